@@ -1,0 +1,157 @@
+/**
+ * The HTTP surface: fastify serving exactly the operations of openapi.yaml, validating each
+ * request with the spec's schemas, answering every failure with the one error shape, and
+ * tracing each request.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Span } from "@opentelemetry/api";
+import type { Logger } from "pino";
+import { RinglogError, type ErrorBody } from "../errors.ts";
+import { tracer } from "../telemetry/tracing.ts";
+import { HTTP_METHODS, type OpenApiDocument, specRoutes } from "./spec.ts";
+
+export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+export interface ServerOptions {
+  spec: OpenApiDocument;
+  handlers: Record<string, Handler>;
+  logger: Logger;
+  maxBodyBytes: number;
+  /** Longest raw path parameter the router accepts (percent-encoded). */
+  maxParamLength: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  connectionTimeoutMs: number;
+  tracing: boolean;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    span?: Span;
+  }
+}
+
+export function sendError(reply: FastifyReply, err: RinglogError): FastifyReply {
+  return reply.code(err.status).type("application/json").send(err.toBody() satisfies ErrorBody);
+}
+
+/** Maps anything thrown or raised by fastify itself to a RinglogError. */
+function toRinglogError(err: unknown, req: FastifyRequest): RinglogError {
+  if (err instanceof RinglogError) return err;
+  const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown[]; validationContext?: string };
+  if (e.validation) {
+    const code = e.validationContext === "params" && req.url.startsWith("/kv/") ? "invalid_key" : "invalid_request";
+    return new RinglogError(code, e.message ?? "invalid request", { in: e.validationContext, errors: e.validation });
+  }
+  switch (e.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new RinglogError("body_too_large", "request body is too large", { limit: Number(req.routeOptions.bodyLimit) });
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new RinglogError("unsupported_media_type", e.message ?? "unsupported media type");
+    case "FST_ERR_BAD_URL":
+      return new RinglogError(req.url.startsWith("/kv/") ? "invalid_key" : "invalid_request", "the URL is not valid percent-encoding");
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return new RinglogError(req.url.startsWith("/kv/") ? "invalid_key" : "invalid_request", "a path parameter is too long");
+  }
+  if (e.statusCode === 408) return new RinglogError("request_timeout", "request took too long to arrive");
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return new RinglogError("invalid_request", e.message ?? "bad request");
+  return new RinglogError("internal", "internal error");
+}
+
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.maxBodyBytes,
+    requestTimeout: opts.requestTimeoutMs,
+    keepAliveTimeout: opts.keepAliveTimeoutMs,
+    connectionTimeout: opts.connectionTimeoutMs,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: opts.maxParamLength, ignoreTrailingSlash: false },
+    ajv: { customOptions: { coerceTypes: true, allErrors: false } },
+    frameworkErrors: (err, req, reply) => {
+      sendError(reply, toRinglogError(err, req));
+    },
+  });
+
+  // Values are raw bytes of any type; every route reads its body as a buffer.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err, req, reply) => {
+    const mapped = toRinglogError(err, req);
+    if (mapped.status >= 500) req.log.error({ err }, "request failed");
+    req.span?.recordException(err as Error);
+    return sendError(reply, mapped);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    if (/^\/kv\/?(\?|$)/.test(req.url)) return sendError(reply, new RinglogError("invalid_key", "the key is empty"));
+    if (req.url.startsWith("/kv/")) return sendError(reply, new RinglogError("invalid_key", "a key containing '/' must percent-encode it (%2F)"));
+    return sendError(reply, new RinglogError("not_found", `no route ${req.method} ${req.url.split("?")[0]}`));
+  });
+
+  if (opts.tracing) installTracing(app);
+
+  await app.register(swagger, { mode: "static", specification: { document: opts.spec as never } });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+
+  const handlers: Record<string, Handler> = { ...opts.handlers, getSpec: async () => app.swagger() };
+  const routes = specRoutes(opts.spec);
+  for (const route of routes) {
+    const handler = handlers[route.operationId];
+    if (!handler) throw new Error(`openapi.yaml operation ${route.operationId} has no handler`);
+    app.route({
+      method: route.method.toUpperCase() as "GET",
+      url: route.url,
+      schema: { ...route.schema, hide: true },
+      handler: opts.tracing ? inSpan(handler) : handler,
+    });
+  }
+  const known = new Set(routes.map((r) => r.operationId));
+  for (const id of Object.keys(opts.handlers)) if (!known.has(id)) throw new Error(`handler ${id} is not an operation in openapi.yaml`);
+
+  // Wrong method on a known path: 405 with Allow, rather than a misleading 404.
+  const byUrl = Map.groupBy(routes, (r) => r.url);
+  for (const [url, rs] of byUrl) {
+    const allowed = rs.map((r) => r.method.toUpperCase());
+    if (allowed.includes("GET")) allowed.push("HEAD");
+    for (const method of HTTP_METHODS) {
+      if (rs.some((r) => r.method === method)) continue;
+      app.route({
+        method: method.toUpperCase() as "GET",
+        url,
+        schema: { hide: true },
+        handler: async (_req, reply) =>
+          sendError(reply.header("allow", allowed.join(", ")), new RinglogError("method_not_allowed", `${method.toUpperCase()} is not allowed here`, { allow: allowed })),
+      });
+    }
+  }
+  return app;
+}
+
+/** One server span per request, parented on the caller's W3C trace context. */
+function installTracing(app: FastifyInstance): void {
+  app.addHook("onRequest", async (req) => {
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const route = req.routeOptions.url ?? "unmatched";
+    req.span = tracer.startSpan(
+      `${req.method} ${route.replace(/:(\w+)/g, "{$1}")}`,
+      { kind: SpanKind.SERVER, attributes: { "http.request.method": req.method, "http.route": route, "url.path": req.url.split("?")[0] } },
+      parent,
+    );
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    const span = req.span;
+    if (!span) return;
+    span.setAttribute("http.response.status_code", reply.statusCode);
+    if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    span.end();
+  });
+}
+
+function inSpan(handler: Handler): Handler {
+  return (req, reply) => (req.span ? context.with(trace.setSpan(context.active(), req.span), () => handler(req, reply)) : handler(req, reply));
+}

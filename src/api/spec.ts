@@ -1,0 +1,81 @@
+/**
+ * openapi.yaml is the contract: this module loads it once and derives, per operation, the
+ * JSON schemas fastify validates requests with, so the spec and the checks cannot drift.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { FastifySchema } from "fastify";
+
+export const SPEC_PATH = join(import.meta.dir, "..", "..", "openapi.yaml");
+
+type Json = Record<string, unknown>;
+
+interface Parameter {
+  name: string;
+  in: "path" | "query" | "header" | "cookie";
+  required?: boolean;
+  schema?: Json;
+}
+
+interface Operation {
+  operationId: string;
+  parameters?: (Parameter | { $ref: string })[];
+}
+
+export interface OpenApiDocument extends Json {
+  paths: Record<string, Json & { parameters?: (Parameter | { $ref: string })[] }>;
+  components: Json;
+}
+
+export const HTTP_METHODS = ["get", "put", "post", "delete", "patch", "options"] as const;
+
+export function loadSpec(path = SPEC_PATH): OpenApiDocument {
+  return Bun.YAML.parse(readFileSync(path, "utf8")) as OpenApiDocument;
+}
+
+function deref<T>(doc: OpenApiDocument, node: T | { $ref: string }): T {
+  if (node && typeof node === "object" && "$ref" in node) {
+    const parts = (node.$ref as string).replace(/^#\//, "").split("/");
+    return parts.reduce<unknown>((n, p) => (n as Json)[p], doc) as T;
+  }
+  return node as T;
+}
+
+export interface SpecRoute {
+  method: (typeof HTTP_METHODS)[number];
+  /** The spec's path with {param} rewritten to fastify's :param. */
+  url: string;
+  operationId: string;
+  schema: FastifySchema;
+}
+
+/** Every operation in the spec with the request schema fastify should enforce for it. */
+export function specRoutes(doc: OpenApiDocument): SpecRoute[] {
+  const routes: SpecRoute[] = [];
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const method of HTTP_METHODS) {
+      const op = item[method] as Operation | undefined;
+      if (!op) continue;
+      const params = [...(item.parameters ?? []), ...(op.parameters ?? [])].map((p) => deref<Parameter>(doc, p));
+      const group = (where: Parameter["in"], lower: boolean) => {
+        const ps = params.filter((p) => p.in === where);
+        if (ps.length === 0) return undefined;
+        const name = (p: Parameter) => (lower ? p.name.toLowerCase() : p.name);
+        return {
+          type: "object",
+          properties: Object.fromEntries(ps.map((p) => [name(p), p.schema ?? {}])),
+          required: ps.filter((p) => p.required).map(name),
+        };
+      };
+      const schema: FastifySchema = {};
+      const pathSchema = group("path", false);
+      const querySchema = group("query", false);
+      const headerSchema = group("header", true);
+      if (pathSchema) schema.params = pathSchema;
+      if (querySchema) schema.querystring = querySchema;
+      if (headerSchema) schema.headers = headerSchema;
+      routes.push({ method, url: path.replace(/\{(\w+)\}/g, ":$1"), operationId: op.operationId, schema });
+    }
+  }
+  return routes;
+}

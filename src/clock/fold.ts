@@ -1,0 +1,120 @@
+/**
+ * A key's state is the fold of its events: the siblings are the events no other event's
+ * context covers, and the causal context is every context and dot seen. Applying events in
+ * any order, with duplicates, gives the same state (dots are unique per event), which is
+ * what lets hints, repair and anti-entropy deliver events in whatever order they arrive.
+ */
+import type { Event } from "../event/event.ts";
+import {
+  type CausalContext,
+  type ContextWire,
+  type Dot,
+  addDot,
+  cloneContext,
+  contains,
+  emptyContext,
+  fromWire,
+  join,
+  joinInto,
+  maxCounter,
+  toWire,
+} from "./context.ts";
+import { packr } from "../event/event.ts";
+
+export interface Version {
+  readonly dot: Dot;
+  readonly value: Uint8Array | null;
+  readonly contentType: string;
+  readonly ts: number;
+  readonly origin?: string;
+}
+
+export interface KeyState {
+  readonly siblings: readonly Version[];
+  readonly ctx: CausalContext;
+}
+
+export const EMPTY_STATE: KeyState = Object.freeze({ siblings: [], ctx: emptyContext() });
+
+const sameDot = (a: Dot, b: Dot) => a.actor === b.actor && a.counter === b.counter;
+
+/** The dot a coordinator gives its next write to a key it holds this state for. */
+export function nextDot(state: KeyState, actor: string): Dot {
+  return { actor, counter: maxCounter(state.ctx, actor) + 1 };
+}
+
+export function applyEvent(state: KeyState, e: Event): KeyState {
+  if (state.siblings.some((s) => sameDot(s.dot, e.dot))) return state;
+  const survives = !contains(state.ctx, e.dot) && !contains(e.context, e.dot);
+  const siblings = state.siblings.filter((s) => !contains(e.context, s.dot));
+  if (survives) {
+    siblings.push({
+      dot: e.dot,
+      value: e.value,
+      contentType: e.contentType,
+      ts: e.ts,
+      ...(e.origin ? { origin: e.origin } : {}),
+    });
+  }
+  const ctx = join(state.ctx, e.context);
+  addDot(ctx, e.dot);
+  return { siblings, ctx };
+}
+
+export function foldEvents(events: Iterable<Event>, from: KeyState = EMPTY_STATE): KeyState {
+  let state = from;
+  for (const e of events) state = applyEvent(state, e);
+  return state;
+}
+
+/** Join of two states of the same key (used where a whole state is shipped, not events). */
+export function mergeStates(a: KeyState, b: KeyState): KeyState {
+  const inB = (v: Version) => b.siblings.some((s) => sameDot(s.dot, v.dot));
+  const inA = (v: Version) => a.siblings.some((s) => sameDot(s.dot, v.dot));
+  const siblings = [
+    ...a.siblings.filter((v) => inB(v) || !contains(b.ctx, v.dot)),
+    ...b.siblings.filter((v) => !inA(v) && !contains(a.ctx, v.dot)),
+  ];
+  const ctx = cloneContext(a.ctx);
+  joinInto(ctx, b.ctx);
+  return { siblings, ctx };
+}
+
+export const liveSiblings = (s: KeyState): Version[] => s.siblings.filter((v) => v.value !== null);
+
+export const isEmpty = (s: KeyState) => s.siblings.length === 0 && s.ctx.vv.size === 0 && s.ctx.cloud.size === 0;
+
+function compareDots(x: Version, y: Version): number {
+  if (x.dot.actor !== y.dot.actor) return x.dot.actor < y.dot.actor ? -1 : 1;
+  return x.dot.counter - y.dot.counter;
+}
+
+type VersionWire = [actor: string, counter: number, value: Uint8Array | null, contentType: string, ts: number, origin: string | null];
+type StateWire = [siblings: VersionWire[], ctx: ContextWire];
+
+/** Canonical bytes: equal states encode identically, so digests and equality are byte checks. */
+export function encodeState(s: KeyState): Uint8Array {
+  const sibs: VersionWire[] = [...s.siblings]
+    .sort(compareDots)
+    .map((v) => [v.dot.actor, v.dot.counter, v.value, v.contentType, v.ts, v.origin ?? null]);
+  return packr.pack([sibs, toWire(s.ctx)] satisfies StateWire);
+}
+
+export function decodeState(bytes: Uint8Array): KeyState {
+  const [sibs, ctx] = packr.unpack(bytes) as StateWire;
+  return {
+    siblings: sibs.map(([actor, counter, value, contentType, ts, origin]) => ({
+      dot: { actor, counter },
+      value: value === null ? null : new Uint8Array(value),
+      contentType,
+      ts,
+      ...(origin ? { origin } : {}),
+    })),
+    ctx: fromWire(ctx),
+  };
+}
+
+export function statesEqual(a: KeyState, b: KeyState): boolean {
+  return Buffer.from(encodeState(a)).equals(Buffer.from(encodeState(b)));
+}
+

@@ -1,0 +1,119 @@
+/**
+ * Every limit and tunable of a node, by name. Values come from defaults, then RINGLOG_*
+ * environment variables, then explicit overrides (CLI flags, tests), and are validated once.
+ */
+import { isPowerOfTwo } from "../ring/partition.ts";
+
+export type FsyncPolicy = "full" | "normal" | "off";
+
+export interface Settings {
+  /** Stable name of this node in the cluster. */
+  nodeId: string;
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Q: number of fixed vnodes, a power of two, fixed when the data folder is created. */
+  partitions: number;
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  /** Limit on any request body, checked before it is read into memory. */
+  maxBodyBytes: number;
+  maxContentTypeBytes: number;
+  /** Versions a key may hold; a write that would exceed it is refused until the key is resolved. */
+  maxSiblings: number;
+  /** Distinct actors a causal context may name, and bytes its header form may take. */
+  maxContextActors: number;
+  maxContextBytes: number;
+  /** full: fsync every group commit; normal: survives a process crash, not power loss; off: neither. */
+  fsync: FsyncPolicy;
+  /** Most writes one group commit (one transaction) takes. */
+  groupCommitMaxBatch: number;
+  /** Events a vnode's log grows past its last snapshot before a new snapshot compacts it. */
+  snapshotEvery: number;
+  /** Whole request must arrive within this (slow-client guard). */
+  requestTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this. */
+  keepAliveTimeoutMs: number;
+  /** A socket with no activity at all is closed after this. */
+  connectionTimeoutMs: number;
+  /** Conflict resolution per key prefix, "prefix=lww,prefix=siblings"; default keeps siblings. */
+  resolvers: string;
+  logLevel: string;
+}
+
+export const DEFAULTS: Settings = {
+  nodeId: "n1",
+  host: "127.0.0.1",
+  port: 8087,
+  dataDir: "./data/n1",
+  partitions: 64,
+  maxKeyBytes: 1024,
+  maxValueBytes: 1024 * 1024,
+  maxBodyBytes: 8 * 1024 * 1024,
+  maxContentTypeBytes: 256,
+  maxSiblings: 100,
+  maxContextActors: 256,
+  maxContextBytes: 16 * 1024,
+  fsync: "normal",
+  groupCommitMaxBatch: 512,
+  snapshotEvery: 10_000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  connectionTimeoutMs: 30_000,
+  resolvers: "",
+  logLevel: "info",
+};
+
+const ENV_PREFIX = "RINGLOG_";
+
+/** camelCase setting name → RINGLOG_SNAKE_CASE variable. */
+export function envName(key: keyof Settings): string {
+  return ENV_PREFIX + key.replace(/[A-Z]/g, (c) => "_" + c).toUpperCase();
+}
+
+export class SettingsError extends Error {}
+
+function coerce(key: keyof Settings, raw: string): Settings[keyof Settings] {
+  if (typeof DEFAULTS[key] !== "number") return raw;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new SettingsError(`${envName(key)}=${raw} is not a number`);
+  return n;
+}
+
+export function loadSettings(overrides: Partial<Settings> = {}, env: Record<string, string | undefined> = process.env): Settings {
+  const s: Settings = { ...DEFAULTS };
+  const mutable = s as unknown as Record<string, unknown>;
+  for (const key of Object.keys(DEFAULTS) as (keyof Settings)[]) {
+    const raw = env[envName(key)];
+    if (raw !== undefined && raw !== "") mutable[key] = coerce(key, raw);
+  }
+  for (const [key, value] of Object.entries(overrides)) if (value !== undefined) mutable[key] = value;
+  validate(s);
+  return s;
+}
+
+function validate(s: Settings): void {
+  const positive: (keyof Settings)[] = [
+    "maxKeyBytes",
+    "maxValueBytes",
+    "maxBodyBytes",
+    "maxContentTypeBytes",
+    "maxSiblings",
+    "maxContextActors",
+    "maxContextBytes",
+    "groupCommitMaxBatch",
+    "snapshotEvery",
+    "requestTimeoutMs",
+    "keepAliveTimeoutMs",
+    "connectionTimeoutMs",
+  ];
+  for (const key of positive) {
+    const v = s[key];
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new SettingsError(`${key} must be a positive integer, got ${v}`);
+  }
+  if (!isPowerOfTwo(s.partitions) || s.partitions > 65536) throw new SettingsError(`partitions must be a power of two ≤ 65536, got ${s.partitions}`);
+  if (!Number.isInteger(s.port) || s.port < 0 || s.port > 65535) throw new SettingsError(`port must be 0–65535, got ${s.port}`);
+  if (!["full", "normal", "off"].includes(s.fsync)) throw new SettingsError(`fsync must be full, normal or off, got ${s.fsync}`);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(s.nodeId)) throw new SettingsError(`nodeId must be 1–64 of [A-Za-z0-9_.-], got ${s.nodeId}`);
+  if (s.maxValueBytes > s.maxBodyBytes) throw new SettingsError("maxValueBytes cannot exceed maxBodyBytes");
+}

@@ -1,0 +1,51 @@
+/**
+ * An event is one write (a put or a delete) to one key. Events are the only thing a node
+ * stores as truth and the only thing nodes ship to each other.
+ */
+import { Packr } from "msgpackr";
+import { type CausalContext, type ContextWire, type Dot, fromWire, toWire } from "../clock/context.ts";
+
+export interface Event {
+  readonly key: string;
+  readonly dot: Dot;
+  /** What the writer had seen: the versions this write replaces. */
+  readonly context: CausalContext;
+  /** null marks a tombstone (a delete). */
+  readonly value: Uint8Array | null;
+  readonly contentType: string;
+  /** Wall-clock milliseconds at the coordinator; informative, never used for ordering. */
+  readonly ts: number;
+  /** Trace id of the client request that caused the write, for span links downstream. */
+  readonly origin?: string;
+}
+
+type EventWire = [
+  key: string,
+  actor: string,
+  counter: number,
+  context: ContextWire,
+  value: Uint8Array | null,
+  contentType: string,
+  ts: number,
+  origin: string | null,
+];
+
+export const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export function encodeEvent(e: Event): Uint8Array {
+  const wire: EventWire = [e.key, e.dot.actor, e.dot.counter, toWire(e.context), e.value, e.contentType, e.ts, e.origin ?? null];
+  return packr.pack(wire);
+}
+
+export function decodeEvent(bytes: Uint8Array): Event {
+  const [key, actor, counter, context, value, contentType, ts, origin] = packr.unpack(bytes) as EventWire;
+  return {
+    key,
+    dot: { actor, counter },
+    context: fromWire(context),
+    value: value === null ? null : new Uint8Array(value),
+    contentType,
+    ts,
+    ...(origin ? { origin } : {}),
+  };
+}

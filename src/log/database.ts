@@ -1,0 +1,69 @@
+/**
+ * Opens a node's SQLite database (WAL) and brings its schema up to date from the numbered
+ * files in migrations/. A database written by a newer build is refused rather than guessed at.
+ */
+import { Database } from "bun:sqlite";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { FsyncPolicy } from "../config/settings.ts";
+
+export const MIGRATIONS_DIR = join(import.meta.dir, "..", "..", "migrations");
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export class SchemaTooNewError extends Error {}
+
+export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
+  return readdirSync(dir)
+    .flatMap((file) => {
+      const m = /^(\d+)_([\w-]+)\.sql$/.exec(file);
+      return m ? [{ version: Number(m[1]), name: m[2]!, sql: readFileSync(join(dir, file), "utf8") }] : [];
+    })
+    .sort((a, b) => a.version - b.version);
+}
+
+const SYNCHRONOUS: Record<FsyncPolicy, string> = { full: "FULL", normal: "NORMAL", off: "OFF" };
+
+export function openDatabase(dataDir: string, fsync: FsyncPolicy, migrations = readMigrations()): Database {
+  mkdirSync(dataDir, { recursive: true });
+  const db = new Database(join(dataDir, "ringlog.db"), { create: true, strict: true });
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec(`PRAGMA synchronous = ${SYNCHRONOUS[fsync]}`);
+  db.exec("PRAGMA busy_timeout = 5000");
+  db.exec("PRAGMA cache_size = -65536");
+  try {
+    migrate(db, migrations);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
+
+export function migrate(db: Database, migrations: Migration[]): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  const row = db.query("SELECT MAX(version) AS v FROM schema_migrations").get() as { v: number | null };
+  const current = row.v ?? 0;
+  const known = migrations.at(-1)?.version ?? 0;
+  if (current > known) {
+    throw new SchemaTooNewError(
+      `database schema is at version ${current}, but this build knows migrations only up to ${known}: ` +
+        `it was written by a newer Ringlog. Run that version, or restore a backup made for this one.`,
+    );
+  }
+  const applied: number[] = [];
+  for (const m of migrations) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(m.version, m.name, Date.now());
+    })();
+    applied.push(m.version);
+  }
+  return applied;
+}

@@ -1,0 +1,242 @@
+/**
+ * The node's storage: per-vnode append-only event logs, the projection derived from them,
+ * and per-vnode snapshots that let the log be compacted.
+ *
+ * Writes are group-committed: every write queued while the previous transaction ran goes
+ * into the next one, and a write's promise resolves only after its transaction commits, so
+ * an acknowledged write survives kill -9.
+ */
+import type { Database } from "bun:sqlite";
+import { SpanStatusCode, type Span } from "@opentelemetry/api";
+import { type KeyState, EMPTY_STATE, applyEvent, decodeState, encodeState } from "../clock/fold.ts";
+import { type Event, decodeEvent, encodeEvent } from "../event/event.ts";
+import { tracer } from "../telemetry/tracing.ts";
+
+/** What a write decides, given the key's current state inside the commit. */
+export type Decision = { event: Event; next: KeyState } | { reject: Error } | { unchanged: true };
+
+export interface WriteOutcome {
+  vnode: number;
+  state: KeyState;
+  /** False when the event was already known (a duplicate delivery): nothing was appended. */
+  appended: boolean;
+}
+
+interface Pending {
+  vnode: number;
+  key: string;
+  decide: (state: KeyState) => Decision;
+  resolve: (o: WriteOutcome) => void;
+  reject: (e: Error) => void;
+  span: Span;
+}
+
+export interface StoreOptions {
+  groupCommitMaxBatch: number;
+  snapshotEvery: number;
+  now: () => number;
+}
+
+export interface StoreStats {
+  commits: number;
+  eventsAppended: number;
+  snapshots: number;
+  largestBatch: number;
+}
+
+export class LogStore {
+  private readonly queue: Pending[] = [];
+  private flushScheduled = false;
+  private readonly heads = new Map<number, number>();
+  private readonly snapshotSeq = new Map<number, number>();
+  private readonly snapshotDue = new Set<number>();
+  private closed = false;
+  readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0 };
+
+  private readonly selectState;
+  private readonly insertEvent;
+  private readonly upsertState;
+
+  constructor(
+    private readonly db: Database,
+    private readonly opts: StoreOptions,
+  ) {
+    this.selectState = db.query<{ state: Uint8Array }, [number, string]>("SELECT state FROM projection WHERE vnode = ? AND key = ?");
+    this.insertEvent = db.query("INSERT INTO events (vnode, seq, key, body) VALUES (?, ?, ?, ?)");
+    this.upsertState = db.query(
+      "INSERT INTO projection (vnode, key, state) VALUES (?, ?, ?) ON CONFLICT (vnode, key) DO UPDATE SET state = excluded.state",
+    );
+    for (const r of db.query<{ vnode: number; seq: number }, []>("SELECT vnode, seq FROM snapshots").all()) {
+      this.snapshotSeq.set(r.vnode, r.seq);
+      this.heads.set(r.vnode, r.seq);
+    }
+    for (const r of db.query<{ vnode: number; seq: number }, []>("SELECT vnode, MAX(seq) AS seq FROM events GROUP BY vnode").all()) {
+      this.heads.set(r.vnode, Math.max(r.seq, this.heads.get(r.vnode) ?? 0));
+    }
+  }
+
+  read(vnode: number, key: string): KeyState {
+    const row = this.selectState.get(vnode, key);
+    return row ? decodeState(row.state) : EMPTY_STATE;
+  }
+
+  head(vnode: number): number {
+    return this.heads.get(vnode) ?? 0;
+  }
+
+  write(vnode: number, key: string, decide: (state: KeyState) => Decision): Promise<WriteOutcome> {
+    if (this.closed) return Promise.reject(new Error("store is closed"));
+    return new Promise((resolve, reject) => {
+      const span = tracer.startSpan("log.commit", { attributes: { "ringlog.vnode": vnode } });
+      this.queue.push({ vnode, key, decide, resolve, reject, span });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue.splice(0, this.opts.groupCommitMaxBatch);
+    if (this.queue.length > 0) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    if (batch.length === 0) return;
+
+    const outcomes: (WriteOutcome | Error)[] = new Array(batch.length);
+    const touched = new Map<string, { vnode: number; key: string; state: KeyState }>();
+    const headsBefore = new Map(this.heads);
+    let appendedBytes = 0;
+    try {
+      this.db.transaction(() => {
+        batch.forEach((p, i) => {
+          const id = `${p.vnode}\u0000${p.key}`;
+          const current = touched.get(id)?.state ?? this.read(p.vnode, p.key);
+          let decision: Decision;
+          try {
+            decision = p.decide(current);
+          } catch (err) {
+            outcomes[i] = err as Error;
+            return;
+          }
+          if ("reject" in decision) {
+            outcomes[i] = decision.reject;
+          } else if ("unchanged" in decision) {
+            outcomes[i] = { vnode: p.vnode, state: current, appended: false };
+          } else {
+            const seq = (this.heads.get(p.vnode) ?? 0) + 1;
+            this.heads.set(p.vnode, seq);
+            const body = encodeEvent(decision.event);
+            appendedBytes += body.byteLength;
+            this.insertEvent.run(p.vnode, seq, p.key, body);
+            touched.set(id, { vnode: p.vnode, key: p.key, state: decision.next });
+            outcomes[i] = { vnode: p.vnode, state: decision.next, appended: true };
+          }
+        });
+        for (const t of touched.values()) this.upsertState.run(t.vnode, t.key, encodeState(t.state));
+      })();
+    } catch (err) {
+      this.heads.clear();
+      for (const [v, s] of headsBefore) this.heads.set(v, s);
+      for (const p of batch) {
+        p.span.recordException(err as Error);
+        p.span.setStatus({ code: SpanStatusCode.ERROR, message: "commit failed" });
+        p.span.end();
+        p.reject(err as Error);
+      }
+      return;
+    }
+
+    this.stats.commits++;
+    this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
+    batch.forEach((p, i) => {
+      const o = outcomes[i]!;
+      p.span.setAttributes({ "ringlog.batch_size": batch.length, "ringlog.batch_bytes": appendedBytes });
+      if (o instanceof Error) {
+        p.span.setAttribute("ringlog.outcome", "rejected");
+        p.span.end();
+        p.reject(o);
+      } else {
+        if (o.appended) this.stats.eventsAppended++;
+        p.span.setAttribute("ringlog.outcome", o.appended ? "appended" : "unchanged");
+        p.span.end();
+        p.resolve(o);
+      }
+    });
+    this.scheduleSnapshots(touched.values());
+  }
+
+  private scheduleSnapshots(touched: Iterable<{ vnode: number }>): void {
+    const before = this.snapshotDue.size;
+    for (const { vnode } of touched) {
+      if (this.head(vnode) - (this.snapshotSeq.get(vnode) ?? 0) >= this.opts.snapshotEvery) this.snapshotDue.add(vnode);
+    }
+    if (before === 0 && this.snapshotDue.size > 0) setImmediate(() => this.snapshotNext());
+  }
+
+  /** One vnode per turn of the event loop, so snapshots never stall the write path for long. */
+  private snapshotNext(): void {
+    if (this.closed) return;
+    const [vnode] = this.snapshotDue;
+    if (vnode === undefined) return;
+    this.snapshotDue.delete(vnode);
+    this.snapshot(vnode);
+    if (this.snapshotDue.size > 0) setImmediate(() => this.snapshotNext());
+  }
+
+  /**
+   * Freezes the vnode's projection at its head and compacts the log up to that point. The
+   * projection and the log only change inside write transactions, which are synchronous, so
+   * between them the projection is exactly the fold of the log up to the head.
+   */
+  snapshot(vnode: number): number {
+    const seq = this.head(vnode);
+    this.db.transaction(() => {
+      this.db.query("DELETE FROM snapshot_states WHERE vnode = ?").run(vnode);
+      this.db.query("INSERT INTO snapshot_states (vnode, key, state) SELECT vnode, key, state FROM projection WHERE vnode = ?").run(vnode);
+      this.db
+        .query("INSERT INTO snapshots (vnode, seq, created_at) VALUES (?, ?, ?) ON CONFLICT (vnode) DO UPDATE SET seq = excluded.seq, created_at = excluded.created_at")
+        .run(vnode, seq, this.opts.now());
+      this.db.query("DELETE FROM events WHERE vnode = ? AND seq <= ?").run(vnode, seq);
+    })();
+    this.snapshotSeq.set(vnode, seq);
+    this.stats.snapshots++;
+    return seq;
+  }
+
+  /** The vnode's projection recomputed from its snapshot and the log tail after it. */
+  rebuild(vnode: number): Map<string, KeyState> {
+    const states = new Map<string, KeyState>();
+    for (const r of this.db.query<{ key: string; state: Uint8Array }, [number]>("SELECT key, state FROM snapshot_states WHERE vnode = ?").iterate(vnode)) {
+      states.set(r.key, decodeState(r.state));
+    }
+    const from = this.snapshotSeq.get(vnode) ?? 0;
+    for (const r of this.db.query<{ body: Uint8Array }, [number, number]>("SELECT body FROM events WHERE vnode = ? AND seq > ? ORDER BY seq").iterate(vnode, from)) {
+      const e = decodeEvent(r.body);
+      states.set(e.key, applyEvent(states.get(e.key) ?? EMPTY_STATE, e));
+    }
+    return states;
+  }
+
+  /** The vnode's live projection, as stored. */
+  projection(vnode: number): Map<string, KeyState> {
+    const states = new Map<string, KeyState>();
+    for (const r of this.db.query<{ key: string; state: Uint8Array }, [number]>("SELECT key, state FROM projection WHERE vnode = ?").iterate(vnode)) {
+      states.set(r.key, decodeState(r.state));
+    }
+    return states;
+  }
+
+  logLength(vnode: number): number {
+    return (this.db.query<{ n: number }, [number]>("SELECT COUNT(*) AS n FROM events WHERE vnode = ?").get(vnode)?.n ?? 0);
+  }
+
+  /** Waits for queued writes to commit, then closes. */
+  async close(): Promise<void> {
+    while (this.queue.length > 0 || this.flushScheduled) await new Promise((r) => setImmediate(r));
+    this.closed = true;
+    this.db.close();
+  }
+}
