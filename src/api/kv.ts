@@ -23,7 +23,8 @@ const DEFAULT_CONTENT_TYPE = "application/octet-stream";
 
 export function kvHandlers(coordinator: Coordinator, limits: KvLimits): Record<string, Handler> {
   const keyOf = (req: FastifyRequest): string => {
-    const key = (req.params as { key: string }).key;
+    // The key takes the rest of the path (see x-ringlog-rest-of-path in openapi.yaml).
+    const key = (req.params as { "*": string })["*"];
     const bytes = Buffer.byteLength(key);
     if (bytes === 0) throw new RinglogError("invalid_key", "the key is empty");
     if (bytes > limits.maxKeyBytes) throw new RinglogError("invalid_key", "the key is too long", { limit: limits.maxKeyBytes, size: bytes });

@@ -10,9 +10,10 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The key, percent-encoded (UTF-8). Not empty; at most `maxKeyBytes` bytes once decoded
-                 *     (default 1024). An empty key, an oversize key or bad percent-encoding gets `400`
-                 *     with code `invalid_key`.
+                 * @description The key, percent-encoded (UTF-8). It may contain `/`, sent as is or as `%2F` (both
+                 *     name the same key). Not empty; at most `maxKeyBytes` bytes once decoded (default
+                 *     1024). An empty key, an oversize key or bad percent-encoding gets `400` with code
+                 *     `invalid_key`.
                  */
                 key: components["parameters"]["Key"];
             };
@@ -202,9 +203,10 @@ export interface components {
     };
     parameters: {
         /**
-         * @description The key, percent-encoded (UTF-8). Not empty; at most `maxKeyBytes` bytes once decoded
-         *     (default 1024). An empty key, an oversize key or bad percent-encoding gets `400`
-         *     with code `invalid_key`.
+         * @description The key, percent-encoded (UTF-8). It may contain `/`, sent as is or as `%2F` (both
+         *     name the same key). Not empty; at most `maxKeyBytes` bytes once decoded (default
+         *     1024). An empty key, an oversize key or bad percent-encoding gets `400` with code
+         *     `invalid_key`.
          */
         Key: string;
         /**
@@ -231,9 +233,10 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The key, percent-encoded (UTF-8). Not empty; at most `maxKeyBytes` bytes once decoded
-                 *     (default 1024). An empty key, an oversize key or bad percent-encoding gets `400`
-                 *     with code `invalid_key`.
+                 * @description The key, percent-encoded (UTF-8). It may contain `/`, sent as is or as `%2F` (both
+                 *     name the same key). Not empty; at most `maxKeyBytes` bytes once decoded (default
+                 *     1024). An empty key, an oversize key or bad percent-encoding gets `400` with code
+                 *     `invalid_key`.
                  */
                 key: components["parameters"]["Key"];
             };
@@ -291,9 +294,10 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The key, percent-encoded (UTF-8). Not empty; at most `maxKeyBytes` bytes once decoded
-                 *     (default 1024). An empty key, an oversize key or bad percent-encoding gets `400`
-                 *     with code `invalid_key`.
+                 * @description The key, percent-encoded (UTF-8). It may contain `/`, sent as is or as `%2F` (both
+                 *     name the same key). Not empty; at most `maxKeyBytes` bytes once decoded (default
+                 *     1024). An empty key, an oversize key or bad percent-encoding gets `400` with code
+                 *     `invalid_key`.
                  */
                 key: components["parameters"]["Key"];
             };
@@ -338,9 +342,10 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The key, percent-encoded (UTF-8). Not empty; at most `maxKeyBytes` bytes once decoded
-                 *     (default 1024). An empty key, an oversize key or bad percent-encoding gets `400`
-                 *     with code `invalid_key`.
+                 * @description The key, percent-encoded (UTF-8). It may contain `/`, sent as is or as `%2F` (both
+                 *     name the same key). Not empty; at most `maxKeyBytes` bytes once decoded (default
+                 *     1024). An empty key, an oversize key or bad percent-encoding gets `400` with code
+                 *     `invalid_key`.
                  */
                 key: components["parameters"]["Key"];
             };

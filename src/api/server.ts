@@ -31,6 +31,10 @@ declare module "fastify" {
   interface FastifyRequest {
     span?: Span;
   }
+  interface FastifyContextConfig {
+    /** The route's path as openapi.yaml writes it. */
+    specPath?: string;
+  }
 }
 
 export function sendError(reply: FastifyReply, err: RinglogError): FastifyReply {
@@ -89,7 +93,6 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   app.setNotFoundHandler((req, reply) => {
     if (/^\/kv\/?(\?|$)/.test(req.url)) return sendError(reply, new RinglogError("invalid_key", "the key is empty"));
-    if (req.url.startsWith("/kv/")) return sendError(reply, new RinglogError("invalid_key", "a key containing '/' must percent-encode it (%2F)"));
     return sendError(reply, new RinglogError("not_found", `no route ${req.method} ${req.url.split("?")[0]}`));
   });
 
@@ -107,6 +110,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       method: route.method.toUpperCase() as "GET",
       url: route.url,
       schema: { ...route.schema, hide: true },
+      config: { specPath: route.path },
       handler: opts.tracing ? inSpan(handler) : handler,
     });
   }
@@ -124,6 +128,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
         method: method.toUpperCase() as "GET",
         url,
         schema: { hide: true },
+        config: { specPath: rs[0]!.path },
         handler: async (_req, reply) =>
           sendError(reply.header("allow", allowed.join(", ")), new RinglogError("method_not_allowed", `${method.toUpperCase()} is not allowed here`, { allow: allowed })),
       });
@@ -136,9 +141,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 function installTracing(app: FastifyInstance): void {
   app.addHook("onRequest", async (req) => {
     const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-    const route = req.routeOptions.url ?? "unmatched";
+    const route = req.routeOptions.config.specPath ?? "unmatched";
     req.span = tracer.startSpan(
-      `${req.method} ${route.replace(/:(\w+)/g, "{$1}")}`,
+      `${req.method} ${route}`,
       { kind: SpanKind.SERVER, attributes: { "http.request.method": req.method, "http.route": route, "url.path": req.url.split("?")[0] } },
       parent,
     );

@@ -15,6 +15,8 @@ interface Parameter {
   in: "path" | "query" | "header" | "cookie";
   required?: boolean;
   schema?: Json;
+  /** A path parameter that takes the rest of the path, slashes included. */
+  "x-ringlog-rest-of-path"?: boolean;
 }
 
 interface Operation {
@@ -43,8 +45,10 @@ function deref<T>(doc: OpenApiDocument, node: T | { $ref: string }): T {
 
 export interface SpecRoute {
   method: (typeof HTTP_METHODS)[number];
-  /** The spec's path with {param} rewritten to fastify's :param. */
+  /** The spec's path with {param} rewritten to fastify's :param, or * for a rest-of-path one. */
   url: string;
+  /** The path as the spec writes it, e.g. /kv/{key}: the route's name in traces. */
+  path: string;
   operationId: string;
   schema: FastifySchema;
 }
@@ -60,7 +64,7 @@ export function specRoutes(doc: OpenApiDocument): SpecRoute[] {
       const group = (where: Parameter["in"], lower: boolean) => {
         const ps = params.filter((p) => p.in === where);
         if (ps.length === 0) return undefined;
-        const name = (p: Parameter) => (lower ? p.name.toLowerCase() : p.name);
+        const name = (p: Parameter) => (p["x-ringlog-rest-of-path"] ? "*" : lower ? p.name.toLowerCase() : p.name);
         return {
           type: "object",
           properties: Object.fromEntries(ps.map((p) => [name(p), p.schema ?? {}])),
@@ -74,7 +78,9 @@ export function specRoutes(doc: OpenApiDocument): SpecRoute[] {
       if (pathSchema) schema.params = pathSchema;
       if (querySchema) schema.querystring = querySchema;
       if (headerSchema) schema.headers = headerSchema;
-      routes.push({ method, url: path.replace(/\{(\w+)\}/g, ":$1"), operationId: op.operationId, schema });
+      const rest = new Set(params.filter((p) => p["x-ringlog-rest-of-path"]).map((p) => p.name));
+      const url = path.replace(/\{(\w+)\}/g, (_, n: string) => (rest.has(n) ? "*" : `:${n}`));
+      routes.push({ method, url, path, operationId: op.operationId, schema });
     }
   }
   return routes;
