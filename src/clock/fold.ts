@@ -90,18 +90,26 @@ function compareDots(x: Version, y: Version): number {
 }
 
 type VersionWire = [actor: string, counter: number, value: Uint8Array | null, contentType: string, ts: number, origin: string | null];
-type StateWire = [siblings: VersionWire[], ctx: ContextWire];
+export type StateWire = [siblings: VersionWire[], ctx: ContextWire];
 
-/** Canonical bytes: equal states encode identically, so digests and equality are byte checks. */
-export function encodeState(s: KeyState): Uint8Array {
+/** Canonical form: siblings sorted by dot, so equal states have equal wire forms. */
+export function stateToWire(s: KeyState): StateWire {
   const sibs: VersionWire[] = [...s.siblings]
     .sort(compareDots)
     .map((v) => [v.dot.actor, v.dot.counter, v.value, v.contentType, v.ts, v.origin ?? null]);
-  return packr.pack([sibs, toWire(s.ctx)] satisfies StateWire);
+  return [sibs, toWire(s.ctx)];
+}
+
+/** Canonical bytes: equal states encode identically, so digests and equality are byte checks. */
+export function encodeState(s: KeyState): Uint8Array {
+  return packr.pack(stateToWire(s));
 }
 
 export function decodeState(bytes: Uint8Array): KeyState {
-  const [sibs, ctx] = packr.unpack(bytes) as StateWire;
+  return stateFromWire(packr.unpack(bytes) as StateWire);
+}
+
+export function stateFromWire([sibs, ctx]: StateWire): KeyState {
   return {
     siblings: sibs.map(([actor, counter, value, contentType, ts, origin]) => ({
       dot: { actor, counter },

@@ -74,7 +74,7 @@ export class Coordinator {
           reject: new RinglogError("invalid_context", `causal context would name ${actors} actors`, { limit: this.limits.maxContextActors }),
         };
       }
-      return { event, next };
+      return { entry: { kind: "event", event }, next };
     });
     return resolve(mode, outcome.state);
   }

@@ -19,7 +19,7 @@ export interface Event {
   readonly origin?: string;
 }
 
-type EventWire = [
+export type EventWire = [
   key: string,
   actor: string,
   counter: number,
@@ -30,15 +30,15 @@ type EventWire = [
   origin: string | null,
 ];
 
+/** msgpack with plain arrays and maps only, so the wire form is stable across versions. */
 export const packr = new Packr({ useRecords: false, moreTypes: false });
 
-export function encodeEvent(e: Event): Uint8Array {
-  const wire: EventWire = [e.key, e.dot.actor, e.dot.counter, toWire(e.context), e.value, e.contentType, e.ts, e.origin ?? null];
-  return packr.pack(wire);
+export function eventToWire(e: Event): EventWire {
+  return [e.key, e.dot.actor, e.dot.counter, toWire(e.context), e.value, e.contentType, e.ts, e.origin ?? null];
 }
 
-export function decodeEvent(bytes: Uint8Array): Event {
-  const [key, actor, counter, context, value, contentType, ts, origin] = packr.unpack(bytes) as EventWire;
+export function eventFromWire(wire: EventWire): Event {
+  const [key, actor, counter, context, value, contentType, ts, origin] = wire;
   return {
     key,
     dot: { actor, counter },

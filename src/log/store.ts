@@ -8,12 +8,12 @@
  */
 import type { Database } from "bun:sqlite";
 import { SpanStatusCode, type Span } from "@opentelemetry/api";
-import { type KeyState, EMPTY_STATE, applyEvent, decodeState, encodeState } from "../clock/fold.ts";
-import { type Event, decodeEvent, encodeEvent } from "../event/event.ts";
+import { type KeyState, EMPTY_STATE, decodeState, encodeState } from "../clock/fold.ts";
+import { type LogEntry, applyEntry, decodeEntry, encodeEntry, entryKey } from "./entry.ts";
 import { tracer } from "../telemetry/tracing.ts";
 
 /** What a write decides, given the key's current state inside the commit. */
-export type Decision = { event: Event; next: KeyState } | { reject: Error } | { unchanged: true };
+export type Decision = { entry: LogEntry; next: KeyState } | { reject: Error } | { unchanged: true };
 
 export interface WriteOutcome {
   vnode: number;
@@ -128,7 +128,7 @@ export class LogStore {
           } else {
             const seq = (this.heads.get(p.vnode) ?? 0) + 1;
             this.heads.set(p.vnode, seq);
-            const body = encodeEvent(decision.event);
+            const body = encodeEntry(decision.entry);
             appendedBytes += body.byteLength;
             this.insertEvent.run(p.vnode, seq, p.key, body);
             touched.set(id, { vnode: p.vnode, key: p.key, state: decision.next });
@@ -214,8 +214,9 @@ export class LogStore {
     }
     const from = this.snapshotSeq.get(vnode) ?? 0;
     for (const r of this.db.query<{ body: Uint8Array }, [number, number]>("SELECT body FROM events WHERE vnode = ? AND seq > ? ORDER BY seq").iterate(vnode, from)) {
-      const e = decodeEvent(r.body);
-      states.set(e.key, applyEvent(states.get(e.key) ?? EMPTY_STATE, e));
+      const e = decodeEntry(r.body);
+      const key = entryKey(e);
+      states.set(key, applyEntry(states.get(key) ?? EMPTY_STATE, e));
     }
     return states;
   }
