@@ -20,6 +20,8 @@ export const STATUS_BY_CODE = {
   unsupported_media_type: 415,
   request_timeout: 408,
   not_ready: 503,
+  quorum_unavailable: 503,
+  peer_unavailable: 503,
   internal: 500,
 } as const;
 

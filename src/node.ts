@@ -1,16 +1,26 @@
 /**
- * One Ringlog node, composed from its parts: settings → storage → coordinator → HTTP.
- * Time and randomness are injected so tests can drive them.
+ * One Ringlog node, composed from its parts: settings → storage → ring and membership →
+ * transport → coordinator → HTTP. Time and randomness are injected so tests can drive them.
  */
 import type { FastifyInstance } from "fastify";
-import type { Settings } from "./config/settings.ts";
+import { type Settings, advertisedUrl, clusterMembers, seedUrls } from "./config/settings.ts";
 import { openDatabase } from "./log/database.ts";
 import { loadIdentity, type Identity } from "./log/identity.ts";
+import { readMeta, writeMeta } from "./log/meta.ts";
 import { LogStore } from "./log/store.ts";
+import { HintStore } from "./hints/hints.ts";
+import { HintDelivery } from "./hints/delivery.ts";
 import { Coordinator } from "./coordinator/coordinator.ts";
 import { parseResolvers } from "./coordinator/resolver.ts";
+import { Membership } from "./membership/membership.ts";
+import { type Ring, claim } from "./ring/ring.ts";
+import { HttpTransport, type Transport } from "./transport/transport.ts";
+import { FaultLayer } from "./transport/faults.ts";
+import { ReplicaClient } from "./transport/replica-client.ts";
 import { buildServer } from "./api/server.ts";
 import { kvHandlers } from "./api/kv.ts";
+import { clusterHandlers } from "./api/cluster.ts";
+import { internalAuthorizer, internalHandlers } from "./api/internal.ts";
 import { loadSpec } from "./api/spec.ts";
 import { RinglogError } from "./errors.ts";
 import { createLogger, type Logger } from "./telemetry/logger.ts";
@@ -24,10 +34,20 @@ export interface NodeDeps {
 export interface RunningNode {
   identity: Identity;
   store: LogStore;
+  membership: Membership;
   app: FastifyInstance;
   logger: Logger;
   url: string;
   close(): Promise<void>;
+}
+
+/** The ring this folder last knew, or the one the initial members claim at epoch 1. */
+function loadRing(db: Parameters<typeof readMeta>[0], settings: Settings): Ring {
+  const stored = readMeta(db, "ring");
+  if (stored) return JSON.parse(stored) as Ring;
+  const ring: Ring = { epoch: 1, owners: claim(clusterMembers(settings), settings.partitions, settings.replicas) };
+  writeMeta(db, "ring", JSON.stringify(ring));
+  return ring;
 }
 
 export async function startNode(settings: Settings, deps: NodeDeps = { now: Date.now, random: Math.random }): Promise<RunningNode> {
@@ -36,10 +56,52 @@ export async function startNode(settings: Settings, deps: NodeDeps = { now: Date
   const db = openDatabase(settings.dataDir, settings.fsync);
   const identity = loadIdentity(db, settings.nodeId, settings.partitions, deps.random);
   const store = new LogStore(db, { groupCommitMaxBatch: settings.groupCommitMaxBatch, snapshotEvery: settings.snapshotEvery, now: deps.now });
-  const coordinator = new Coordinator(store, identity, settings, parseResolvers(settings.resolvers), deps.now);
+  const hints = new HintStore(db, deps.now);
+  const ring = loadRing(db, settings);
+
+  const http = new HttpTransport(settings.nodeId, settings.clusterSecret, settings.peerTimeoutMs);
+  const faults = settings.testFaults ? new FaultLayer(http) : undefined;
+  const transport: Transport = faults ?? http;
+
+  // The listening port is known only after listen (port 0 in tests), so the server is built
+  // first and membership learns its own address before gossip starts.
+  const self = { id: settings.nodeId, url: "" };
+  const membership = new Membership({
+    self,
+    ring,
+    seeds: seedUrls(settings),
+    transport,
+    now: deps.now,
+    gossipIntervalMs: settings.gossipIntervalMs,
+    downAfterMs: settings.downAfterMs,
+    logger,
+    onRing: (r) => writeMeta(db, "ring", JSON.stringify(r)),
+  });
+  const replicas = new ReplicaClient(transport, membership);
+  const coordinator = new Coordinator({
+    store,
+    hints,
+    identity,
+    limits: settings,
+    resolvers: parseResolvers(settings.resolvers),
+    now: deps.now,
+    cluster: membership,
+    replicas,
+    n: settings.replicas,
+    timeoutMs: settings.coordinatorTimeoutMs,
+  });
+  const delivery = new HintDelivery({
+    hints,
+    membership,
+    ship: (peer, segments) => replicas.ship(peer, segments),
+    intervalMs: settings.hintIntervalMs,
+    ratePerSec: settings.hintRatePerSec,
+    logger,
+  });
 
   let ready = false;
   const health = { status: "ok" as const, node: identity.nodeId };
+  const kvCounters = { forwarded: 0 };
   const app = await buildServer({
     spec: loadSpec(),
     logger,
@@ -49,8 +111,18 @@ export async function startNode(settings: Settings, deps: NodeDeps = { now: Date
     requestTimeoutMs: settings.requestTimeoutMs,
     keepAliveTimeoutMs: settings.keepAliveTimeoutMs,
     connectionTimeoutMs: settings.connectionTimeoutMs,
+    authorizeInternal: internalAuthorizer({ secret: settings.clusterSecret, ...(faults ? { faults } : {}) }),
     handlers: {
-      ...kvHandlers(coordinator, settings),
+      ...kvHandlers({ coordinator, membership, transport, limits: settings, counters: kvCounters }),
+      ...internalHandlers({ store, hints, membership, secret: settings.clusterSecret, partitions: settings.partitions, ...(faults ? { faults } : {}) }),
+      ...clusterHandlers({
+        membership,
+        hints,
+        replicas: settings.replicas,
+        partitions: settings.partitions,
+        counters: () => ({ ...coordinator.counters, ...kvCounters, ...replicas.traffic, ...store.stats, hintsDelivered: hints.delivered }),
+        ...(faults ? { faults } : {}),
+      }),
       healthz: async () => health,
       readyz: async () => {
         if (!ready) throw new RinglogError("not_ready", "node is starting or stopping");
@@ -61,18 +133,22 @@ export async function startNode(settings: Settings, deps: NodeDeps = { now: Date
   await app.listen({ host: settings.host, port: settings.port });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : settings.port;
-  const url = `http://${settings.host}:${port}`;
+  self.url = advertisedUrl(settings, port);
+  membership.start();
+  delivery.start();
   ready = true;
-  logger.info({ url, actor: identity.actor, partitions: identity.partitions, fsync: settings.fsync }, "node started");
+  logger.info({ url: self.url, actor: identity.actor, partitions: identity.partitions, ringEpoch: ring.epoch, fsync: settings.fsync }, "node started");
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       ready = false;
+      membership.stop();
+      delivery.stop();
       await app.close();
       await store.close();
       await tracing.shutdown();
       logger.info("node stopped");
     })());
-  return { identity, store, app, logger, url, close };
+  return { identity, store, membership, app, logger, url: self.url, close };
 }

@@ -2,7 +2,10 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { trace } from "@opentelemetry/api";
 import { type KeyState, isEmpty, liveSiblings } from "../clock/fold.ts";
-import type { Coordinator } from "../coordinator/coordinator.ts";
+import type { ConsistencyReport, Coordinator, Quorum } from "../coordinator/coordinator.ts";
+import { resolveQuorum } from "../coordinator/quorum.ts";
+import type { Transport } from "../transport/transport.ts";
+import type { Membership } from "../membership/membership.ts";
 import { RinglogError } from "../errors.ts";
 import type { components } from "./schema.gen.ts";
 import { CONTEXT_HEADER, decodeContextHeader, encodeContextHeader } from "./context-header.ts";
@@ -11,6 +14,8 @@ import type { Handler } from "./server.ts";
 type SiblingList = components["schemas"]["SiblingList"];
 
 export interface KvLimits {
+  defaultR: number;
+  defaultW: number;
   maxKeyBytes: number;
   maxValueBytes: number;
   maxContentTypeBytes: number;
@@ -19,9 +24,20 @@ export interface KvLimits {
 }
 
 const SIBLINGS_HEADER = "x-ringlog-siblings";
+/** Marks a request one node relayed to another; its value is the sender's ring epoch. */
+export const FORWARDED_HEADER = "x-ringlog-forwarded";
+const RELAYED_HEADERS = ["content-type", CONTEXT_HEADER, SIBLINGS_HEADER, "x-ringlog-replicas-asked", "x-ringlog-replicas-answered", "x-ringlog-fallbacks", "allow"];
+
+export interface KvDeps {
+  coordinator: Coordinator;
+  membership: Membership;
+  transport: Transport;
+  limits: KvLimits;
+  counters: { forwarded: number };
+}
 const DEFAULT_CONTENT_TYPE = "application/octet-stream";
 
-export function kvHandlers(coordinator: Coordinator, limits: KvLimits): Record<string, Handler> {
+export function kvHandlers({ coordinator, membership, transport, limits, counters }: KvDeps): Record<string, Handler> {
   const keyOf = (req: FastifyRequest): string => {
     // The key takes the rest of the path (see x-ringlog-rest-of-path in openapi.yaml).
     const key = (req.params as { "*": string })["*"];
@@ -40,18 +56,61 @@ export function kvHandlers(coordinator: Coordinator, limits: KvLimits): Record<s
 
   const origin = () => trace.getActiveSpan()?.spanContext().traceId;
 
-  const withContext = (reply: FastifyReply, state: KeyState) =>
-    reply.header(CONTEXT_HEADER, encodeContextHeader(state.ctx)).header(SIBLINGS_HEADER, liveSiblings(state).length);
+  const quorumOf = (req: FastifyRequest, total: "r" | "w"): Quorum => {
+    const q = req.query as Record<string, string | number | undefined>;
+    const n = coordinator.replicaCount();
+    const primaries = total === "r" ? "pr" : "pw";
+    return {
+      total: resolveQuorum(total, q[total], n, total === "r" ? limits.defaultR : limits.defaultW),
+      primaries: resolveQuorum(primaries, q[primaries], n, 0, 0),
+    };
+  };
+
+  const withContext = (reply: FastifyReply, state: KeyState, report: ConsistencyReport) =>
+    reply
+      .header(CONTEXT_HEADER, encodeContextHeader(state.ctx))
+      .header(SIBLINGS_HEADER, liveSiblings(state).length)
+      .header("x-ringlog-replicas-asked", report.asked.join(","))
+      .header("x-ringlog-replicas-answered", report.answered.join(","))
+      .header("x-ringlog-fallbacks", report.fallbacks.join(","));
+
+  /**
+   * A write must be coordinated by one of the key's primaries. Another node relays it once,
+   * marked with its ring epoch; the receiver coordinates whatever its own ring says, so a
+   * request is never bounced around by nodes that disagree about ownership.
+   */
+  const forwarded = async (req: FastifyRequest, reply: FastifyReply, key: string): Promise<boolean> => {
+    if (req.headers[FORWARDED_HEADER] !== undefined) return false;
+    const target = coordinator.writeTarget(key);
+    const peer = target ? membership.peer(target) : undefined;
+    if (!peer) return false;
+    const headers: Record<string, string> = { [FORWARDED_HEADER]: String(membership.ring.epoch) };
+    for (const h of ["content-type", CONTEXT_HEADER]) {
+      const v = req.headers[h];
+      if (typeof v === "string") headers[h] = v;
+    }
+    counters.forwarded++;
+    const res = await transport.forward(peer, req.method, req.url, headers, req.body as Buffer | undefined).catch(() => {
+      throw new RinglogError("peer_unavailable", `could not reach ${peer.id}, a primary of this key`, { peer: peer.id });
+    });
+    reply.code(res.status);
+    for (const h of RELAYED_HEADERS) {
+      const v = res.headers.get(h);
+      if (v !== null) reply.header(h, v);
+    }
+    reply.send(Buffer.from(await res.arrayBuffer()));
+    return true;
+  };
 
   return {
     async getKey(req, reply) {
-      const state = await coordinator.get(keyOf(req));
+      const { state, report } = await coordinator.get(keyOf(req), quorumOf(req, "r"));
       const live = liveSiblings(state);
       if (live.length === 0) {
         if (!isEmpty(state)) reply.header(CONTEXT_HEADER, encodeContextHeader(state.ctx));
         throw new RinglogError("not_found", "no live version of this key");
       }
-      withContext(reply, state);
+      withContext(reply, state, report);
       if (live.length === 1) {
         const [v] = live;
         return reply.code(200).type(v!.contentType).send(Buffer.from(v!.value!));
@@ -66,6 +125,7 @@ export function kvHandlers(coordinator: Coordinator, limits: KvLimits): Record<s
     async putKey(req, reply) {
       const key = keyOf(req);
       const context = contextOf(req);
+      const quorum = quorumOf(req, "w");
       const value = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
       if (value.byteLength > limits.maxValueBytes) {
         throw new RinglogError("value_too_large", "the value is too large", { limit: limits.maxValueBytes, size: value.byteLength });
@@ -74,16 +134,20 @@ export function kvHandlers(coordinator: Coordinator, limits: KvLimits): Record<s
       if (Buffer.byteLength(contentType) > limits.maxContentTypeBytes) {
         throw new RinglogError("invalid_content_type", "the content type is too long", { limit: limits.maxContentTypeBytes });
       }
+      if (await forwarded(req, reply, key)) return reply;
       const o = origin();
-      const state = await coordinator.write({ key, value, contentType, context, ...(o ? { origin: o } : {}) });
-      return withContext(reply, state).code(204).send();
+      const { state, report } = await coordinator.write({ key, value, contentType, context, ...(o ? { origin: o } : {}) }, quorum);
+      return withContext(reply, state, report).code(204).send();
     },
 
     async deleteKey(req, reply) {
       const key = keyOf(req);
+      const context = contextOf(req);
+      const quorum = quorumOf(req, "w");
+      if (await forwarded(req, reply, key)) return reply;
       const o = origin();
-      const state = await coordinator.write({ key, value: null, contentType: "", context: contextOf(req), ...(o ? { origin: o } : {}) });
-      return withContext(reply, state).code(204).send();
+      const { state, report } = await coordinator.write({ key, value: null, contentType: "", context, ...(o ? { origin: o } : {}) }, quorum);
+      return withContext(reply, state, report).code(204).send();
     },
   };
 }

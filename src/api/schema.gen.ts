@@ -47,6 +47,149 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/cluster": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Members, their health, and the ring
+         * @description This node's view of the members (status from its own failure detector), the ring epoch and vnode ownership.
+         */
+        get: operations["getCluster"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/debug/hints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Hint queues held by this node
+         * @description Entries this node holds for unreachable owners, per target, and delivery counters.
+         */
+        get: operations["getHints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/debug/counters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Coordinator and storage counters
+         * @description Read repairs, fallback writes, quorum failures, commits and forwarded requests since start.
+         */
+        get: operations["getCounters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/debug/faults": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Fault rules (test mode only)
+         * @description Present only when the node runs with `RINGLOG_TEST_FAULTS=1`; otherwise 404.
+         */
+        get: operations["getFaults"];
+        /**
+         * Replace the fault rules (test mode only)
+         * @description Drops or delays traffic between this node and named peers, both directions.
+         */
+        put: operations["putFaults"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/internal/gossip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Exchange membership and ring state */
+        post: operations["internalGossip"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/internal/apply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Apply log segments
+         * @description A msgpack list of segments `[vnode, hintFor | null, entries]`. Entries without
+         *     `hintFor` are folded into this node's logs; with it, they are held as hints for that
+         *     node. Answers after the entries are committed.
+         */
+        post: operations["internalApply"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/internal/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Read this replica's state of keys
+         * @description A msgpack list of `[vnode, key]`; answers each key's local state (siblings and context), without any quorum.
+         */
+        post: operations["internalRead"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -111,6 +254,45 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        QuorumValue: number | ("one" | "quorum" | "all");
+        Member: {
+            id: string;
+            url: string;
+            /** @enum {string} */
+            status: "up" | "down";
+            lastContactAgoMs?: number;
+            self: boolean;
+        };
+        Cluster: {
+            node: string;
+            /** @description N. */
+            replicas: number;
+            members: components["schemas"]["Member"][];
+            ring: {
+                epoch: number;
+                partitions: number;
+                /** @description owners[v] is the node owning vnode v. */
+                owners: string[];
+            };
+        };
+        HintQueues: {
+            queues: {
+                target: string;
+                count: number;
+                oldestAgeMs: number;
+            }[];
+            total: number;
+            delivered: number;
+            failedDeliveries: number;
+        };
+        FaultRules: {
+            rules: {
+                peer: string;
+                /** @enum {string} */
+                action: "drop" | "delay";
+                delayMs?: number;
+            }[];
+        };
         Error: {
             /**
              * @description Stable, machine-readable error code.
@@ -191,6 +373,45 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /**
+         * @description The quorum could not be met in time (code `quorum_unavailable`; `details` says which
+         *     replicas were asked and which answered), or the node is not ready (`not_ready`).
+         */
+        Unavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The cluster secret is missing or wrong (code `unauthorized`). */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No such route (code `not_found`). */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description A msgpack answer. */
+        Msgpack: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/msgpack": string;
+            };
+        };
         /** @description The node failed (for example, storage could not commit). Code `internal`. */
         InternalError: {
             headers: {
@@ -202,6 +423,14 @@ export interface components {
         };
     };
     parameters: {
+        /** @description Replies needed before a read answers; 1..N, `one`, `quorum` or `all` (default 2). */
+        R: components["schemas"]["QuorumValue"];
+        /** @description Of those, replies needed from primaries (default 0). */
+        PR: components["schemas"]["QuorumValue"];
+        /** @description Acks needed before a write answers, fallbacks included; 1..N, `one`, `quorum` or `all` (default 2). */
+        W: components["schemas"]["QuorumValue"];
+        /** @description Of those, acks needed from primaries, fallbacks excluded (default 0). */
+        PW: components["schemas"]["QuorumValue"];
         /**
          * @description The key, percent-encoded (UTF-8). It may contain `/`, sent as is or as `%2F` (both
          *     name the same key). Not empty; at most `maxKeyBytes` bytes once decoded (default
@@ -216,8 +445,20 @@ export interface components {
          */
         ContextIn: string;
     };
-    requestBodies: never;
+    requestBodies: {
+        Msgpack: {
+            content: {
+                "application/msgpack": string;
+            };
+        };
+    };
     headers: {
+        /** @description Comma-separated ids of the replicas this request was sent to. */
+        ReplicasAsked: string;
+        /** @description Comma-separated ids of the replicas that answered before the response. */
+        ReplicasAnswered: string;
+        /** @description Fallbacks that stood in for unreachable primaries, as `fallback>owner`, comma-separated; empty when none. */
+        Fallbacks: string;
         /** @description Opaque causal context (base64url). Send it back on the next write of this key. */
         Context: string;
         /** @description Number of live versions the key has. */
@@ -229,7 +470,12 @@ export type $defs = Record<string, never>;
 export interface operations {
     getKey: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Replies needed before a read answers; 1..N, `one`, `quorum` or `all` (default 2). */
+                r?: components["parameters"]["R"];
+                /** @description Of those, replies needed from primaries (default 0). */
+                pr?: components["parameters"]["PR"];
+            };
             header?: never;
             path: {
                 /**
@@ -249,6 +495,9 @@ export interface operations {
                 headers: {
                     "X-Ringlog-Context": components["headers"]["Context"];
                     "X-Ringlog-Siblings": components["headers"]["Siblings"];
+                    "X-Ringlog-Replicas-Asked": components["headers"]["ReplicasAsked"];
+                    "X-Ringlog-Replicas-Answered": components["headers"]["ReplicasAnswered"];
+                    "X-Ringlog-Fallbacks": components["headers"]["Fallbacks"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -260,6 +509,9 @@ export interface operations {
                 headers: {
                     "X-Ringlog-Context": components["headers"]["Context"];
                     "X-Ringlog-Siblings": components["headers"]["Siblings"];
+                    "X-Ringlog-Replicas-Asked": components["headers"]["ReplicasAsked"];
+                    "X-Ringlog-Replicas-Answered": components["headers"]["ReplicasAnswered"];
+                    "X-Ringlog-Fallbacks": components["headers"]["Fallbacks"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -279,11 +531,17 @@ export interface operations {
             };
             405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     putKey: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Acks needed before a write answers, fallbacks included; 1..N, `one`, `quorum` or `all` (default 2). */
+                w?: components["parameters"]["W"];
+                /** @description Of those, acks needed from primaries, fallbacks excluded (default 0). */
+                pw?: components["parameters"]["PW"];
+            };
             header?: {
                 /**
                  * @description The causal context from an earlier response about this key. Malformed, or larger than
@@ -318,6 +576,9 @@ export interface operations {
                 headers: {
                     "X-Ringlog-Context": components["headers"]["Context"];
                     "X-Ringlog-Siblings": components["headers"]["Siblings"];
+                    "X-Ringlog-Replicas-Asked": components["headers"]["ReplicasAsked"];
+                    "X-Ringlog-Replicas-Answered": components["headers"]["ReplicasAnswered"];
+                    "X-Ringlog-Fallbacks": components["headers"]["Fallbacks"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -327,11 +588,17 @@ export interface operations {
             409: components["responses"]["TooManySiblings"];
             413: components["responses"]["TooLarge"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     deleteKey: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Acks needed before a write answers, fallbacks included; 1..N, `one`, `quorum` or `all` (default 2). */
+                w?: components["parameters"]["W"];
+                /** @description Of those, acks needed from primaries, fallbacks excluded (default 0). */
+                pw?: components["parameters"]["PW"];
+            };
             header?: {
                 /**
                  * @description The causal context from an earlier response about this key. Malformed, or larger than
@@ -357,6 +624,9 @@ export interface operations {
             204: {
                 headers: {
                     "X-Ringlog-Context": components["headers"]["Context"];
+                    "X-Ringlog-Replicas-Asked": components["headers"]["ReplicasAsked"];
+                    "X-Ringlog-Replicas-Answered": components["headers"]["ReplicasAnswered"];
+                    "X-Ringlog-Fallbacks": components["headers"]["Fallbacks"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -365,6 +635,165 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["TooManySiblings"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getCluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cluster as this node sees it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cluster"];
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+        };
+    };
+    getHints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Hint queues. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HintQueues"];
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+        };
+    };
+    getCounters: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Counters since this process started. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: number;
+                    };
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+        };
+    };
+    getFaults: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rules in force. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FaultRules"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    putFaults: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FaultRules"];
+            };
+        };
+        responses: {
+            /** @description The rules now in force. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FaultRules"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    internalGossip: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Msgpack"];
+        responses: {
+            200: components["responses"]["Msgpack"];
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    internalApply: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Msgpack"];
+        responses: {
+            200: components["responses"]["Msgpack"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    internalRead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Msgpack"];
+        responses: {
+            200: components["responses"]["Msgpack"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getSpec: {

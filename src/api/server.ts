@@ -25,6 +25,8 @@ export interface ServerOptions {
   keepAliveTimeoutMs: number;
   connectionTimeoutMs: number;
   tracing: boolean;
+  /** Checks the cluster secret (and test faults) on routes the spec marks as internal. */
+  authorizeInternal: (req: FastifyRequest) => void;
 }
 
 declare module "fastify" {
@@ -46,8 +48,8 @@ function toRinglogError(err: unknown, req: FastifyRequest): RinglogError {
   if (err instanceof RinglogError) return err;
   const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown[]; validationContext?: string };
   if (e.validation) {
-    const code = e.validationContext === "params" && req.url.startsWith("/kv/") ? "invalid_key" : "invalid_request";
-    return new RinglogError(code, e.message ?? "invalid request", { in: e.validationContext, errors: e.validation });
+    if (e.validationContext === "params" && req.url.startsWith("/kv/")) return new RinglogError("invalid_key", "the key is empty");
+    return new RinglogError("invalid_request", e.message ?? "invalid request", { in: e.validationContext, errors: e.validation });
   }
   switch (e.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
@@ -86,7 +88,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   app.setErrorHandler((err, req, reply) => {
     const mapped = toRinglogError(err, req);
-    if (mapped.status >= 500) req.log.error({ err }, "request failed");
+    if (mapped.status === 500) req.log.error({ err }, "request failed");
+    else if (mapped.status > 500) req.log.warn({ code: mapped.code, details: mapped.details }, mapped.message);
     req.span?.recordException(err as Error);
     return sendError(reply, mapped);
   });
@@ -111,6 +114,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       url: route.url,
       schema: { ...route.schema, hide: true },
       config: { specPath: route.path },
+      ...(route.internal ? { onRequest: async (req: FastifyRequest) => opts.authorizeInternal(req) } : {}),
       handler: opts.tracing ? inSpan(handler) : handler,
     });
   }

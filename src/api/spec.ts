@@ -22,6 +22,7 @@ interface Parameter {
 interface Operation {
   operationId: string;
   parameters?: (Parameter | { $ref: string })[];
+  security?: Record<string, unknown>[];
 }
 
 export interface OpenApiDocument extends Json {
@@ -43,6 +44,14 @@ function deref<T>(doc: OpenApiDocument, node: T | { $ref: string }): T {
   return node as T;
 }
 
+/** The schema with every $ref replaced by what it points to (fastify compiles it standalone). */
+function inline(doc: OpenApiDocument, node: unknown): unknown {
+  if (Array.isArray(node)) return node.map((n) => inline(doc, n));
+  if (!node || typeof node !== "object") return node;
+  const resolved = "$ref" in node ? deref<Json>(doc, node as { $ref: string }) : (node as Json);
+  return Object.fromEntries(Object.entries(resolved).map(([k, v]) => [k, inline(doc, v)]));
+}
+
 export interface SpecRoute {
   method: (typeof HTTP_METHODS)[number];
   /** The spec's path with {param} rewritten to fastify's :param, or * for a rest-of-path one. */
@@ -51,6 +60,8 @@ export interface SpecRoute {
   path: string;
   operationId: string;
   schema: FastifySchema;
+  /** The operation requires the cluster secret. */
+  internal: boolean;
 }
 
 /** Every operation in the spec with the request schema fastify should enforce for it. */
@@ -67,7 +78,7 @@ export function specRoutes(doc: OpenApiDocument): SpecRoute[] {
         const name = (p: Parameter) => (p["x-ringlog-rest-of-path"] ? "*" : lower ? p.name.toLowerCase() : p.name);
         return {
           type: "object",
-          properties: Object.fromEntries(ps.map((p) => [name(p), p.schema ?? {}])),
+          properties: Object.fromEntries(ps.map((p) => [name(p), inline(doc, p.schema ?? {})])),
           required: ps.filter((p) => p.required).map(name),
         };
       };
@@ -80,7 +91,8 @@ export function specRoutes(doc: OpenApiDocument): SpecRoute[] {
       if (headerSchema) schema.headers = headerSchema;
       const rest = new Set(params.filter((p) => p["x-ringlog-rest-of-path"]).map((p) => p.name));
       const url = path.replace(/\{(\w+)\}/g, (_, n: string) => (rest.has(n) ? "*" : `:${n}`));
-      routes.push({ method, url, path, operationId: op.operationId, schema });
+            const internal = (op.security ?? []).some((req) => "clusterSecret" in req);
+      routes.push({ method, url, path, operationId: op.operationId, schema, internal });
     }
   }
   return routes;

@@ -39,6 +39,32 @@ export interface Settings {
   /** Conflict resolution per key prefix, "prefix=lww,prefix=siblings"; default keeps siblings. */
   resolvers: string;
   logLevel: string;
+
+  /** N: replicas of each vnode. */
+  replicas: number;
+  /** Default read and write quorums when a request names none. */
+  defaultR: number;
+  defaultW: number;
+  /** A client request that cannot meet its quorum within this gets 503. */
+  coordinatorTimeoutMs: number;
+  /** One node-to-node call gives up after this. */
+  peerTimeoutMs: number;
+  /** Shared secret every internal route requires; mandatory once a node has peers. */
+  clusterSecret: string;
+  /** Comma-separated base URLs of nodes to gossip with at start. */
+  seeds: string;
+  /** Comma-separated node ids the cluster was created with; they claim ring epoch 1. */
+  initialMembers: string;
+  /** The URL peers reach this node at (default http://host:port). */
+  advertiseUrl: string;
+  gossipIntervalMs: number;
+  /** A peer not heard from for this long is down (it only changes where writes go). */
+  downAfterMs: number;
+  /** How often hint queues are checked for delivery, and the most hints sent per second. */
+  hintIntervalMs: number;
+  hintRatePerSec: number;
+  /** Enables the fault-injection layer and its /debug/faults route. Tests only. */
+  testFaults: boolean;
 }
 
 export const DEFAULTS: Settings = {
@@ -62,6 +88,20 @@ export const DEFAULTS: Settings = {
   connectionTimeoutMs: 30_000,
   resolvers: "",
   logLevel: "info",
+  replicas: 3,
+  defaultR: 2,
+  defaultW: 2,
+  coordinatorTimeoutMs: 5_000,
+  peerTimeoutMs: 2_000,
+  clusterSecret: "",
+  seeds: "",
+  initialMembers: "",
+  advertiseUrl: "",
+  gossipIntervalMs: 1_000,
+  downAfterMs: 3_000,
+  hintIntervalMs: 250,
+  hintRatePerSec: 5_000,
+  testFaults: false,
 };
 
 const ENV_PREFIX = "RINGLOG_";
@@ -74,6 +114,7 @@ export function envName(key: keyof Settings): string {
 export class SettingsError extends Error {}
 
 function coerce(key: keyof Settings, raw: string): Settings[keyof Settings] {
+  if (typeof DEFAULTS[key] === "boolean") return ["1", "true", "yes"].includes(raw.toLowerCase());
   if (typeof DEFAULTS[key] !== "number") return raw;
   const n = Number(raw);
   if (!Number.isFinite(n)) throw new SettingsError(`${envName(key)}=${raw} is not a number`);
@@ -106,6 +147,15 @@ function validate(s: Settings): void {
     "requestTimeoutMs",
     "keepAliveTimeoutMs",
     "connectionTimeoutMs",
+    "replicas",
+    "defaultR",
+    "defaultW",
+    "coordinatorTimeoutMs",
+    "peerTimeoutMs",
+    "gossipIntervalMs",
+    "downAfterMs",
+    "hintIntervalMs",
+    "hintRatePerSec",
   ];
   for (const key of positive) {
     const v = s[key];
@@ -116,4 +166,22 @@ function validate(s: Settings): void {
   if (!["full", "normal", "off"].includes(s.fsync)) throw new SettingsError(`fsync must be full, normal or off, got ${s.fsync}`);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(s.nodeId)) throw new SettingsError(`nodeId must be 1–64 of [A-Za-z0-9_.-], got ${s.nodeId}`);
   if (s.maxValueBytes > s.maxBodyBytes) throw new SettingsError("maxValueBytes cannot exceed maxBodyBytes");
+  if (s.defaultR > s.replicas || s.defaultW > s.replicas) throw new SettingsError("defaultR and defaultW cannot exceed replicas");
+  if (clusterMembers(s).length > 1 && s.clusterSecret === "") {
+    throw new SettingsError(`a node with peers needs a cluster secret: set ${envName("clusterSecret")}`);
+  }
+}
+
+/** The ids the ring was created with; a lone node is a cluster of itself. */
+export function clusterMembers(s: Settings): string[] {
+  const ids = s.initialMembers.split(",").map((x) => x.trim()).filter(Boolean);
+  return ids.length > 0 ? [...new Set(ids)] : [s.nodeId];
+}
+
+export function seedUrls(s: Settings): string[] {
+  return s.seeds.split(",").map((x) => x.trim().replace(/\/$/, "")).filter(Boolean);
+}
+
+export function advertisedUrl(s: Settings, port: number): string {
+  return s.advertiseUrl || `http://${s.host}:${port}`;
 }

@@ -1,15 +1,27 @@
 /**
- * The coordinator runs a client's get, put and delete. On one node it is the whole story:
- * a write becomes an event stamped with this node's actor and the next dot for the key,
- * checked against the limits, and group-committed to the key's vnode log.
+ * The coordinator runs a client's get, put and delete across the key's replicas.
+ *
+ * A write becomes an event stamped with this node's actor and the next dot for the key,
+ * committed to the local log first (so this actor's history of the key is always local and
+ * dots are never reused), then shipped as a segment to the other primaries. An unreachable
+ * primary is replaced by the next healthy fallback, which holds the event as a hint naming
+ * the owner (sloppy quorum); with no fallback left, this node keeps the hint itself. The
+ * answer comes after W acks (PW of them from primaries), or 503 when that cannot happen in
+ * time. A read asks the primaries, answers after R, merges their states, and repairs
+ * replicas that were behind once every reply is in.
  */
 import { type CausalContext, actorCount, emptyContext } from "../clock/context.ts";
-import { type KeyState, applyEvent, nextDot } from "../clock/fold.ts";
+import { type KeyState, EMPTY_STATE, applyEvent, mergeStates, nextDot, statesEqual } from "../clock/fold.ts";
 import type { Event } from "../event/event.ts";
+import type { LogEntry } from "../log/entry.ts";
 import type { Identity } from "../log/identity.ts";
 import type { LogStore } from "../log/store.ts";
+import type { HintStore } from "../hints/hints.ts";
+import { type Ring, preferenceList } from "../ring/ring.ts";
 import { vnodeOf } from "../ring/partition.ts";
+import type { Segment } from "../segment/segment.ts";
 import { RinglogError } from "../errors.ts";
+import { type Need, type Tally, verdict } from "./quorum.ts";
 import { type ResolverRule, resolve, resolverFor } from "./resolver.ts";
 
 export interface WriteRequest {
@@ -28,54 +40,255 @@ export interface CoordinatorLimits {
   maxContextActors: number;
 }
 
+/** How this node reaches other replicas (batched per peer underneath). */
+export interface Replicas {
+  apply(peer: string, segment: Segment): Promise<void>;
+  read(peer: string, vnode: number, key: string): Promise<KeyState>;
+}
+
+export interface ClusterView {
+  readonly ring: Ring;
+  isUp(id: string): boolean;
+}
+
+/** What a response reports about how it was reached. */
+export interface ConsistencyReport {
+  asked: string[];
+  answered: string[];
+  /** Fallback nodes that acked a write in place of a primary, as "fallback>owner". */
+  fallbacks: string[];
+}
+
+export interface Quorum {
+  total: number;
+  primaries: number;
+}
+
+export interface CoordinatorCounters {
+  readRepairs: number;
+  fallbackWrites: number;
+  localHints: number;
+  quorumFailures: number;
+}
+
+export interface CoordinatorOptions {
+  store: LogStore;
+  hints: HintStore;
+  identity: Identity;
+  limits: CoordinatorLimits;
+  resolvers: readonly ResolverRule[];
+  now: () => number;
+  cluster: ClusterView;
+  replicas: Replicas;
+  n: number;
+  timeoutMs: number;
+}
+
+/** Waits on a set of replica calls until the quorum is met, cannot be met, or time runs out. */
+class Round {
+  readonly tally: Tally = { ok: 0, primaryOk: 0, pending: 0, primaryPending: 0 };
+  readonly answered: string[] = [];
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly need: Need) {}
+
+  start(primary: boolean): void {
+    this.tally.pending++;
+    if (primary) this.tally.primaryPending++;
+  }
+
+  settle(node: string, primary: boolean, ok: boolean): void {
+    this.tally.pending--;
+    if (primary) this.tally.primaryPending--;
+    if (ok) {
+      this.tally.ok++;
+      if (primary) this.tally.primaryOk++;
+      this.answered.push(node);
+    }
+    if (verdict(this.tally, this.need) !== "waiting") this.wake?.();
+  }
+
+  async outcome(timeoutMs: number): Promise<boolean> {
+    if (verdict(this.tally, this.need) === "waiting") {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        timer = setTimeout(resolve, timeoutMs);
+      });
+      clearTimeout(timer);
+    }
+    return verdict(this.tally, this.need) === "met";
+  }
+}
+
 export class Coordinator {
-  constructor(
-    private readonly store: LogStore,
-    private readonly identity: Identity,
-    private readonly limits: CoordinatorLimits,
-    private readonly resolvers: readonly ResolverRule[],
-    private readonly now: () => number,
-  ) {}
+  readonly counters: CoordinatorCounters = { readRepairs: 0, fallbackWrites: 0, localHints: 0, quorumFailures: 0 };
+
+  constructor(private readonly o: CoordinatorOptions) {}
+
+  get self(): string {
+    return this.o.identity.nodeId;
+  }
 
   vnodeOf(key: string): number {
-    return vnodeOf(key, this.identity.partitions);
+    return vnodeOf(key, this.o.identity.partitions);
   }
 
-  async get(key: string): Promise<KeyState> {
-    return resolve(resolverFor(this.resolvers, key), this.store.read(this.vnodeOf(key), key));
+  /** N as configured, but never more than the nodes that own vnodes. */
+  replicaCount(): number {
+    return Math.min(this.o.n, new Set(this.o.cluster.ring.owners).size);
   }
 
-  async write(req: WriteRequest): Promise<KeyState> {
-    const mode = resolverFor(this.resolvers, req.key);
-    const outcome = await this.store.write(this.vnodeOf(req.key), req.key, (state) => {
-      // A blind delete, or any blind write under lww, replaces what this node has seen.
-      const context = req.context ?? (req.value === null || mode === "lww" ? state.ctx : emptyContext());
+  primaries(key: string): string[] {
+    return preferenceList(this.o.cluster.ring, this.vnodeOf(key), this.replicaCount()).primaries;
+  }
+
+  /**
+   * Where a write of this key should be coordinated: null for here (this node is a primary,
+   * or no primary answers), otherwise the first healthy primary.
+   */
+  writeTarget(key: string): string | null {
+    const primaries = this.primaries(key);
+    if (primaries.includes(this.self)) return null;
+    return primaries.find((p) => this.o.cluster.isUp(p)) ?? null;
+  }
+
+  async get(key: string, quorum: Quorum): Promise<{ state: KeyState; report: ConsistencyReport }> {
+    const vnode = this.vnodeOf(key);
+    const primaries = this.primaries(key);
+    const round = new Round(quorum);
+    const states = new Map<string, KeyState>();
+    const calls = primaries.map(async (node) => {
+      if (node !== this.self && !this.o.cluster.isUp(node)) return;
+      round.start(true);
+      try {
+        const state = node === this.self ? this.o.store.read(vnode, key) : await this.o.replicas.read(node, vnode, key);
+        states.set(node, state);
+        round.settle(node, true, true);
+      } catch {
+        round.settle(node, true, false);
+      }
+    });
+    const asked = primaries.filter((p) => p === this.self || this.o.cluster.isUp(p));
+    const met = await round.outcome(this.o.timeoutMs);
+    const report = { asked, answered: [...round.answered], fallbacks: [] };
+    if (!met) throw this.unavailable("read", quorum, report);
+    const merged = [...states.values()].reduce(mergeStates, EMPTY_STATE);
+    void Promise.allSettled(calls).then(() => this.repair(vnode, key, states));
+    return { state: resolve(resolverFor(this.o.resolvers, key), merged), report };
+  }
+
+  /** Sends the merged state to every replica that answered with less. */
+  private async repair(vnode: number, key: string, states: Map<string, KeyState>): Promise<void> {
+    if (states.size < 2) return;
+    const merged = [...states.values()].reduce(mergeStates, EMPTY_STATE);
+    const entry: LogEntry = { kind: "state", key, state: merged };
+    await Promise.allSettled(
+      [...states]
+        .filter(([, s]) => !statesEqual(s, merged))
+        .map(async ([node]) => {
+          this.counters.readRepairs++;
+          if (node === this.self) await this.o.store.applyEntries(vnode, [entry]);
+          else await this.o.replicas.apply(node, { vnode, entries: [entry] });
+        }),
+    );
+  }
+
+  async write(req: WriteRequest, quorum: Quorum): Promise<{ state: KeyState; report: ConsistencyReport }> {
+    const vnode = this.vnodeOf(req.key);
+    const { primaries, fallbacks } = preferenceList(this.o.cluster.ring, vnode, this.replicaCount());
+    const context = req.context ?? (req.value === null ? (await this.get(req.key, { total: 1, primaries: 0 })).state.ctx : null);
+    const outcome = await this.commitLocally(vnode, { ...req, context });
+    const entries = [outcome.entry];
+
+    const selfPrimary = primaries.includes(this.self);
+    const round = new Round(quorum);
+    round.start(selfPrimary);
+    round.settle(this.self, selfPrimary, true);
+    const report: ConsistencyReport = { asked: [this.self], answered: round.answered, fallbacks: [] };
+    const spare = fallbacks.filter((f) => f !== this.self && this.o.cluster.isUp(f));
+
+    const viaFallback = async (owner: string): Promise<void> => {
+      for (let f = spare.shift(); f !== undefined; f = spare.shift()) {
+        report.asked.push(f);
+        round.start(false);
+        try {
+          await this.o.replicas.apply(f, { vnode, hintFor: owner, entries });
+          this.counters.fallbackWrites++;
+          report.fallbacks.push(`${f}>${owner}`);
+          round.settle(f, false, true);
+          return;
+        } catch {
+          round.settle(f, false, false);
+        }
+      }
+      this.o.hints.add(owner, vnode, entries);
+      this.counters.localHints++;
+    };
+
+    for (const node of primaries) {
+      if (node === this.self) continue;
+      if (!this.o.cluster.isUp(node)) {
+        void viaFallback(node);
+        continue;
+      }
+      report.asked.push(node);
+      round.start(true);
+      this.o.replicas.apply(node, { vnode, entries }).then(
+        () => round.settle(node, true, true),
+        () => {
+          round.settle(node, true, false);
+          void viaFallback(node);
+        },
+      );
+    }
+    const met = await round.outcome(this.o.timeoutMs);
+    if (!met) throw this.unavailable("write", quorum, { ...report, answered: [...report.answered] });
+    return { state: resolve(resolverFor(this.o.resolvers, req.key), outcome.state), report: { ...report, answered: [...report.answered] } };
+  }
+
+  private async commitLocally(vnode: number, req: WriteRequest): Promise<{ state: KeyState; entry: LogEntry }> {
+    const mode = resolverFor(this.o.resolvers, req.key);
+    let entry: LogEntry | undefined;
+    const outcome = await this.o.store.write(vnode, req.key, (state) => {
+      // Any blind write under lww replaces what this node has seen.
+      const context = req.context ?? (mode === "lww" ? state.ctx : emptyContext());
       const event: Event = {
         key: req.key,
-        dot: nextDot(state, this.identity.actor),
+        dot: nextDot(state, this.o.identity.actor),
         context,
         value: req.value,
         contentType: req.contentType,
-        ts: this.now(),
+        ts: this.o.now(),
         ...(req.origin ? { origin: req.origin } : {}),
       };
       const next = applyEvent(state, event);
-      if (next.siblings.length > this.limits.maxSiblings) {
+      if (next.siblings.length > this.o.limits.maxSiblings) {
         return {
           reject: new RinglogError("too_many_siblings", `key would have ${next.siblings.length} versions; resolve its siblings first`, {
-            limit: this.limits.maxSiblings,
+            limit: this.o.limits.maxSiblings,
             siblings: state.siblings.length,
           }),
         };
       }
       const actors = actorCount(next.ctx);
-      if (actors > this.limits.maxContextActors) {
-        return {
-          reject: new RinglogError("invalid_context", `causal context would name ${actors} actors`, { limit: this.limits.maxContextActors }),
-        };
+      if (actors > this.o.limits.maxContextActors) {
+        return { reject: new RinglogError("invalid_context", `causal context would name ${actors} actors`, { limit: this.o.limits.maxContextActors }) };
       }
-      return { entry: { kind: "event", event }, next };
+      entry = { kind: "event", event };
+      return { entry, next };
     });
-    return resolve(mode, outcome.state);
+    return { state: outcome.state, entry: entry! };
+  }
+
+  private unavailable(op: string, quorum: Quorum, report: ConsistencyReport): RinglogError {
+    this.counters.quorumFailures++;
+    return new RinglogError("quorum_unavailable", `${op} quorum not met within ${this.o.timeoutMs} ms`, {
+      needed: quorum.total,
+      neededPrimaries: quorum.primaries,
+      asked: report.asked,
+      answered: report.answered,
+      fallbacks: report.fallbacks,
+    });
   }
 }

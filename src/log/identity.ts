@@ -4,6 +4,7 @@
  * whose data was wiped comes back as a new actor and can never reuse an old dot.
  */
 import type { Database } from "bun:sqlite";
+import { readMeta, writeMeta } from "./meta.ts";
 
 export interface Identity {
   nodeId: string;
@@ -14,8 +15,8 @@ export interface Identity {
 export class IdentityMismatchError extends Error {}
 
 export function loadIdentity(db: Database, nodeId: string, partitions: number, random: () => number): Identity {
-  const get = (name: string) => db.query<{ value: string }, [string]>("SELECT value FROM meta WHERE name = ?").get(name)?.value;
-  const set = (name: string, value: string) => db.query("INSERT INTO meta (name, value) VALUES (?, ?)").run(name, value);
+  const get = (name: string) => readMeta(db, name);
+  const set = (name: string, value: string) => writeMeta(db, name, value);
 
   const storedNode = get("node_id");
   if (storedNode === undefined) {

@@ -8,7 +8,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { SpanStatusCode, type Span } from "@opentelemetry/api";
-import { type KeyState, EMPTY_STATE, decodeState, encodeState } from "../clock/fold.ts";
+import { type KeyState, EMPTY_STATE, decodeState, encodeState, statesEqual } from "../clock/fold.ts";
 import { type LogEntry, applyEntry, decodeEntry, encodeEntry, entryKey } from "./entry.ts";
 import { tracer } from "../telemetry/tracing.ts";
 
@@ -94,6 +94,21 @@ export class LogStore {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  /**
+   * Folds entries shipped from another node into this node's logs. An entry that changes
+   * nothing (a duplicate delivery) is not appended, so redelivery costs no log space.
+   */
+  applyEntries(vnode: number, entries: readonly LogEntry[]): Promise<WriteOutcome[]> {
+    return Promise.all(
+      entries.map((entry) =>
+        this.write(vnode, entryKey(entry), (state) => {
+          const next = applyEntry(state, entry);
+          return next === state || statesEqual(next, state) ? { unchanged: true } : { entry, next };
+        }),
+      ),
+    );
   }
 
   private flush(): void {

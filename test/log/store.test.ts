@@ -8,6 +8,8 @@ import { Coordinator } from "../../src/coordinator/coordinator.ts";
 import { SchemaTooNewError, openDatabase, readMigrations } from "../../src/log/database.ts";
 import { IdentityMismatchError, loadIdentity } from "../../src/log/identity.ts";
 import { LogStore } from "../../src/log/store.ts";
+import { HintStore } from "../../src/hints/hints.ts";
+import { claim } from "../../src/ring/ring.ts";
 import { tempDir } from "../support/node-process.ts";
 
 const dirs: string[] = [];
@@ -24,8 +26,28 @@ function openNode(dir: string, snapshotEvery = 10_000) {
   const db = openDatabase(dir, "normal");
   const identity = loadIdentity(db, "n1", 64, Math.random);
   const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery, now: Date.now });
-  const coordinator = new Coordinator(store, identity, { maxSiblings: 100, maxContextActors: 256 }, [], Date.now);
-  return { db, identity, store, coordinator };
+  const coordinator = new Coordinator({
+    store,
+    hints: new HintStore(db, Date.now),
+    identity,
+    limits: { maxSiblings: 100, maxContextActors: 256 },
+    resolvers: [],
+    now: Date.now,
+    cluster: { ring: { epoch: 1, owners: claim(["n1"], 64, 1) }, isUp: () => true },
+    replicas: { apply: () => Promise.reject(new Error("no peers")), read: () => Promise.reject(new Error("no peers")) },
+    n: 1,
+    timeoutMs: 1000,
+  });
+  const one = { total: 1, primaries: 0 };
+  return {
+    db,
+    identity,
+    store,
+    coordinator: {
+      write: async (req: Parameters<Coordinator["write"]>[0]) => (await coordinator.write(req, one)).state,
+      get: async (key: string) => (await coordinator.get(key, one)).state,
+    },
+  };
 }
 
 const bytes = (s: string) => new TextEncoder().encode(s);

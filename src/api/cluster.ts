@@ -1,0 +1,61 @@
+/** Cluster and debug routes: what this node sees of members, ring, hints and counters. */
+import type { components } from "./schema.gen.ts";
+import type { HintStore } from "../hints/hints.ts";
+import type { Membership } from "../membership/membership.ts";
+import type { FaultLayer, FaultRule } from "../transport/faults.ts";
+import { RinglogError } from "../errors.ts";
+import type { Handler } from "./server.ts";
+
+type Cluster = components["schemas"]["Cluster"];
+type HintQueues = components["schemas"]["HintQueues"];
+type FaultRules = components["schemas"]["FaultRules"];
+
+export interface ClusterDeps {
+  membership: Membership;
+  hints: HintStore;
+  replicas: number;
+  partitions: number;
+  counters: () => Record<string, number>;
+  faults?: FaultLayer;
+}
+
+export function clusterHandlers(deps: ClusterDeps): Record<string, Handler> {
+  const faults = () => {
+    if (!deps.faults) throw new RinglogError("not_found", "the fault layer is off (RINGLOG_TEST_FAULTS)");
+    return deps.faults;
+  };
+  return {
+    async getCluster(): Promise<Cluster> {
+      const ring = deps.membership.ring;
+      return {
+        node: deps.membership.self.id,
+        replicas: deps.replicas,
+        members: deps.membership.members(),
+        ring: { epoch: ring.epoch, partitions: deps.partitions, owners: [...ring.owners] },
+      };
+    },
+    async getHints(): Promise<HintQueues> {
+      const queues = deps.hints.queues();
+      return { queues, total: queues.reduce((n, q) => n + q.count, 0), delivered: deps.hints.delivered, failedDeliveries: deps.hints.failedDeliveries };
+    },
+    async getCounters() {
+      return deps.counters();
+    },
+    async getFaults(): Promise<FaultRules> {
+      return { rules: faults().getRules() };
+    },
+    async putFaults(req): Promise<FaultRules> {
+      const layer = faults();
+      let body: FaultRules;
+      try {
+        body = JSON.parse((req.body as Buffer).toString("utf8")) as FaultRules;
+      } catch {
+        throw new RinglogError("invalid_request", "body is not JSON");
+      }
+      const ok = Array.isArray(body?.rules) && body.rules.every((r) => typeof r.peer === "string" && (r.action === "drop" || r.action === "delay"));
+      if (!ok) throw new RinglogError("invalid_request", "rules must be [{peer, action: drop|delay, delayMs?}]");
+      layer.setRules(body.rules as FaultRule[]);
+      return { rules: layer.getRules() };
+    },
+  };
+}

@@ -1,0 +1,92 @@
+/** Node-to-node routes: gossip, segment application, replica reads. Bodies are msgpack. */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { timingSafeEqual } from "node:crypto";
+import { stateToWire } from "../clock/fold.ts";
+import { packr } from "../event/event.ts";
+import type { HintStore } from "../hints/hints.ts";
+import type { LogStore } from "../log/store.ts";
+import type { GossipMessage, Membership } from "../membership/membership.ts";
+import { type SegmentWire, segmentFromWire } from "../segment/segment.ts";
+import type { FaultLayer } from "../transport/faults.ts";
+import { FROM_HEADER, MSGPACK, SECRET_HEADER } from "../transport/transport.ts";
+import { RinglogError } from "../errors.ts";
+import type { Handler } from "./server.ts";
+
+export interface InternalDeps {
+  store: LogStore;
+  hints: HintStore;
+  membership: Membership;
+  secret: string;
+  faults?: FaultLayer;
+  partitions: number;
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function internalAuthorizer(deps: Pick<InternalDeps, "secret" | "faults">) {
+  return (req: FastifyRequest): void => {
+    const given = req.headers[SECRET_HEADER];
+    if (deps.secret === "" || typeof given !== "string" || !sameSecret(given, deps.secret)) {
+      throw new RinglogError("unauthorized", "internal routes need the cluster secret");
+    }
+    const from = req.headers[FROM_HEADER];
+    if (deps.faults && typeof from === "string" && deps.faults.drops(from)) {
+      throw new RinglogError("peer_unavailable", "traffic from this peer is dropped by the fault layer");
+    }
+  };
+}
+
+const sendPacked = (reply: FastifyReply, value: unknown) => reply.type(MSGPACK).send(Buffer.from(packr.pack(value)));
+
+function unpackBody<T>(req: FastifyRequest): T {
+  try {
+    return packr.unpack(req.body as Buffer) as T;
+  } catch {
+    throw new RinglogError("invalid_request", "body is not msgpack");
+  }
+}
+
+export function internalHandlers(deps: InternalDeps): Record<string, Handler> {
+  const checkVnode = (v: unknown) => {
+    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= deps.partitions) throw new RinglogError("invalid_request", `bad vnode ${String(v)}`);
+  };
+  return {
+    async internalGossip(req, reply) {
+      deps.membership.receive(unpackBody<GossipMessage>(req));
+      return sendPacked(reply, deps.membership.message());
+    },
+
+    async internalApply(req, reply) {
+      const wires = unpackBody<SegmentWire[]>(req);
+      if (!Array.isArray(wires)) throw new RinglogError("invalid_request", "expected a list of segments");
+      const segments = wires.map((w) => {
+        try {
+          return segmentFromWire(w);
+        } catch {
+          throw new RinglogError("invalid_request", "malformed segment");
+        }
+      });
+      segments.forEach((s) => checkVnode(s.vnode));
+      await Promise.all(
+        segments.map((s) => (s.hintFor && s.hintFor !== deps.membership.self.id ? deps.hints.add(s.hintFor, s.vnode, s.entries) : deps.store.applyEntries(s.vnode, s.entries))),
+      );
+      return sendPacked(reply, segments.length);
+    },
+
+    async internalRead(req, reply) {
+      const keys = unpackBody<[number, string][]>(req);
+      if (!Array.isArray(keys)) throw new RinglogError("invalid_request", "expected a list of [vnode, key]");
+      return sendPacked(
+        reply,
+        keys.map(([vnode, key]) => {
+          checkVnode(vnode);
+          return stateToWire(deps.store.read(vnode, String(key)));
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * The coordinator's view of other replicas: segment shipping and state reads, each
+ * coalesced per peer so one internal request carries everything queued for that peer.
+ */
+import { type KeyState, type StateWire, stateFromWire } from "../clock/fold.ts";
+import type { Replicas } from "../coordinator/coordinator.ts";
+import type { Membership } from "../membership/membership.ts";
+import { type Segment, type SegmentWire, coalesce, segmentToWire } from "../segment/segment.ts";
+import { Batcher } from "./batcher.ts";
+import { type Transport, TransportError } from "./transport.ts";
+
+export const APPLY_ROUTE = "/internal/apply";
+export const READ_ROUTE = "/internal/read";
+
+export interface ReplicaTraffic {
+  applyCalls: number;
+  applySegments: number;
+  readCalls: number;
+}
+
+export class ReplicaClient implements Replicas {
+  readonly traffic: ReplicaTraffic = { applyCalls: 0, applySegments: 0, readCalls: 0 };
+  private readonly applies: Batcher<Segment, undefined>;
+  private readonly reads: Batcher<[number, string], KeyState>;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly membership: Membership,
+  ) {
+    this.applies = new Batcher(async (peer, segments) => {
+      await this.ship(peer, segments);
+      return segments.map(() => undefined);
+    });
+    this.reads = new Batcher(async (peer, keys) => {
+      this.traffic.readCalls++;
+      const states = await this.transport.call<StateWire[]>(this.peer(peer), READ_ROUTE, keys);
+      return states.map(stateFromWire);
+    });
+  }
+
+  private peer(id: string) {
+    const p = this.membership.peer(id);
+    if (!p) throw new TransportError(id, "address unknown");
+    return p;
+  }
+
+  /** Sends segments to a peer in one call, merged per vnode; resolves when all are committed there. */
+  async ship(peer: string, segments: Segment[]): Promise<void> {
+    const merged = coalesce(segments);
+    this.traffic.applyCalls++;
+    this.traffic.applySegments += merged.length;
+    await this.transport.call<number>(this.peer(peer), APPLY_ROUTE, merged.map(segmentToWire) satisfies SegmentWire[]);
+  }
+
+  apply(peer: string, segment: Segment): Promise<void> {
+    return this.applies.submit(peer, segment);
+  }
+
+  read(peer: string, vnode: number, key: string): Promise<KeyState> {
+    return this.reads.submit(peer, [vnode, key]);
+  }
+}

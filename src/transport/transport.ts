@@ -1,0 +1,69 @@
+/**
+ * Node-to-node calls: HTTP with keep-alive (Bun's fetch pools connections), msgpack bodies,
+ * a timeout per call, the cluster secret, and the caller's W3C trace context.
+ */
+import { SpanKind, SpanStatusCode, context, propagation } from "@opentelemetry/api";
+import { packr } from "../event/event.ts";
+import { tracer } from "../telemetry/tracing.ts";
+
+export interface Peer {
+  id: string;
+  url: string;
+}
+
+export const SECRET_HEADER = "x-ringlog-secret";
+export const FROM_HEADER = "x-ringlog-from";
+export const MSGPACK = "application/msgpack";
+
+export class TransportError extends Error {
+  constructor(
+    readonly peer: string,
+    readonly reason: string,
+  ) {
+    super(`${peer}: ${reason}`);
+  }
+}
+
+export interface Transport {
+  /** POSTs a msgpack body to an internal route of the peer and returns the decoded answer. */
+  call<T>(peer: Peer, route: string, body: unknown, timeoutMs?: number): Promise<T>;
+  /** Relays a client request to a peer's public route unchanged (for forwarding). */
+  forward(peer: Peer, method: string, path: string, headers: Record<string, string>, body?: Uint8Array): Promise<Response>;
+}
+
+export class HttpTransport implements Transport {
+  constructor(
+    private readonly selfId: string,
+    private readonly secret: string,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async call<T>(peer: Peer, route: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    return tracer.startActiveSpan(`rpc ${route}`, { kind: SpanKind.CLIENT, attributes: { "ringlog.peer": peer.id } }, async (span) => {
+      const headers: Record<string, string> = { "content-type": MSGPACK, [SECRET_HEADER]: this.secret, [FROM_HEADER]: this.selfId };
+      propagation.inject(context.active(), headers);
+      try {
+        const res = await fetch(peer.url + route, { method: "POST", headers, body: packr.pack(body), signal: AbortSignal.timeout(timeoutMs) });
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        if (res.status !== 200) throw new TransportError(peer.id, `HTTP ${res.status} ${new TextDecoder().decode(bytes).slice(0, 200)}`);
+        return packr.unpack(bytes) as T;
+      } catch (err) {
+        const e = err instanceof TransportError ? err : new TransportError(peer.id, (err as Error).name === "TimeoutError" ? "timed out" : (err as Error).message);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e.reason });
+        throw e;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  async forward(peer: Peer, method: string, path: string, headers: Record<string, string>, body?: Uint8Array): Promise<Response> {
+    const h = { ...headers };
+    propagation.inject(context.active(), h);
+    try {
+      return await fetch(peer.url + path, { method, headers: h, ...(body && body.byteLength > 0 ? { body } : {}), signal: AbortSignal.timeout(this.timeoutMs * 2) });
+    } catch (err) {
+      throw new TransportError(peer.id, (err as Error).message);
+    }
+  }
+}
