@@ -4,6 +4,7 @@ import { Database } from "bun:sqlite";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { statesEqual } from "../../src/clock/fold.ts";
+import { type Dot, addDot, emptyContext } from "../../src/clock/context.ts";
 import { Coordinator } from "../../src/coordinator/coordinator.ts";
 import { SchemaTooNewError, openDatabase, readMigrations } from "../../src/log/database.ts";
 import { IdentityMismatchError, loadIdentity } from "../../src/log/identity.ts";
@@ -51,6 +52,11 @@ function openNode(dir: string, snapshotEvery = 10_000) {
 }
 
 const bytes = (s: string) => new TextEncoder().encode(s);
+const ctxOf = (dots: Dot[]) => {
+  const ctx = emptyContext();
+  for (const d of dots) addDot(ctx, d);
+  return ctx;
+};
 
 describe("migrations", () => {
   test("are applied once, in order, and recorded", () => {
@@ -122,6 +128,22 @@ describe("group commit", () => {
     expect(final.siblings.length).toBe(50);
     expect(new Set(final.siblings.map((v) => v.dot.counter)).size).toBe(50);
     expect(states.at(-1)!.siblings.length).toBe(50);
+    await store.close();
+  });
+});
+
+describe("entries shipped from other nodes", () => {
+  test("duplicates append nothing; merged states fold into the log and survive a rebuild", async () => {
+    const { store, coordinator } = openNode(fresh());
+    const written = await coordinator.write({ key: "k", value: bytes("local"), contentType: "", context: null });
+    const remote = { kind: "state" as const, key: "k", state: { siblings: [{ dot: { actor: "other.1", counter: 1 }, value: bytes("remote"), contentType: "", ts: 1 }], ctx: ctxOf([{ actor: "other.1", counter: 1 }]) } };
+    const vnode = [...Array(64).keys()].find((v) => store.projection(v).has("k"))!;
+    const [first] = await store.applyEntries(vnode, [remote]);
+    expect(first!.appended).toBe(true);
+    const [again] = await store.applyEntries(vnode, [remote]);
+    expect(again!.appended).toBe(false);
+    expect(first!.state.siblings.length).toBe(written.siblings.length + 1);
+    expect(statesEqual(store.rebuild(vnode).get("k")!, store.projection(vnode).get("k")!)).toBe(true);
     await store.close();
   });
 });
