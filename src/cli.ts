@@ -126,7 +126,11 @@ program
     process.stdout.write(lines.join("\n") + "\n");
   });
 
-const client = () => new RinglogClient(program.opts().url ?? process.env.RINGLOG_URL ?? "http://127.0.0.1:8087");
+const client = () =>
+  new RinglogClient({
+    baseUrl: program.opts().url ?? process.env.RINGLOG_URL ?? "http://127.0.0.1:8087",
+    ...(process.env.RINGLOG_API_TOKEN ? { token: process.env.RINGLOG_API_TOKEN } : {}),
+  });
 
 program.option("--url <url>", "node to talk to (default $RINGLOG_URL or http://127.0.0.1:8087)");
 

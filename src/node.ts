@@ -20,14 +20,17 @@ import { ReplicaClient } from "./transport/replica-client.ts";
 import { buildServer } from "./api/server.ts";
 import { kvHandlers } from "./api/kv.ts";
 import { clusterHandlers } from "./api/cluster.ts";
-import { internalAuthorizer, internalHandlers } from "./api/internal.ts";
+import { apiTokenGuard, internalAuthorizer, internalHandlers } from "./api/internal.ts";
 import { loadSpec } from "./api/spec.ts";
 import { RinglogError } from "./errors.ts";
 import { createLogger, type Logger } from "./telemetry/logger.ts";
 import { startTracing } from "./telemetry/tracing.ts";
 
 export interface NodeDeps {
+  /** Wall clock (ms since the epoch): stamps writes and hints. */
   now: () => number;
+  /** Monotonic clock (ms): timeouts and failure detection, immune to wall-clock jumps. */
+  monotonic: () => number;
   random: () => number;
 }
 
@@ -50,7 +53,12 @@ function loadRing(db: Parameters<typeof readMeta>[0], settings: Settings): Ring 
   return ring;
 }
 
-export async function startNode(settings: Settings, deps: NodeDeps = { now: Date.now, random: Math.random }): Promise<RunningNode> {
+export async function startNode(settings: Settings, given: NodeDeps = { now: Date.now, monotonic: () => performance.now(), random: Math.random }): Promise<RunningNode> {
+  const http = new HttpTransport(settings.nodeId, settings.clusterSecret, settings.peerTimeoutMs);
+  const faults = settings.testFaults ? new FaultLayer(http) : undefined;
+  const transport: Transport = faults ?? http;
+  const deps: NodeDeps = faults ? { ...given, now: () => given.now() + faults.clockOffsetMs } : given;
+
   const logger = createLogger(settings.logLevel, settings.nodeId);
   const tracing = startTracing(settings.nodeId);
   const db = openDatabase(settings.dataDir, settings.fsync);
@@ -58,10 +66,6 @@ export async function startNode(settings: Settings, deps: NodeDeps = { now: Date
   const store = new LogStore(db, { groupCommitMaxBatch: settings.groupCommitMaxBatch, snapshotEvery: settings.snapshotEvery, now: deps.now });
   const hints = new HintStore(db, deps.now);
   const ring = loadRing(db, settings);
-
-  const http = new HttpTransport(settings.nodeId, settings.clusterSecret, settings.peerTimeoutMs);
-  const faults = settings.testFaults ? new FaultLayer(http) : undefined;
-  const transport: Transport = faults ?? http;
 
   // The listening port is known only after listen (port 0 in tests), so the server is built
   // first and membership learns its own address before gossip starts.
@@ -71,7 +75,7 @@ export async function startNode(settings: Settings, deps: NodeDeps = { now: Date
     ring,
     seeds: seedUrls(settings),
     transport,
-    now: deps.now,
+    now: deps.monotonic,
     gossipIntervalMs: settings.gossipIntervalMs,
     downAfterMs: settings.downAfterMs,
     logger,
@@ -111,7 +115,10 @@ export async function startNode(settings: Settings, deps: NodeDeps = { now: Date
     requestTimeoutMs: settings.requestTimeoutMs,
     keepAliveTimeoutMs: settings.keepAliveTimeoutMs,
     connectionTimeoutMs: settings.connectionTimeoutMs,
-    authorizeInternal: internalAuthorizer({ secret: settings.clusterSecret, ...(faults ? { faults } : {}) }),
+    guards: {
+      clusterSecret: internalAuthorizer({ secret: settings.clusterSecret, ...(faults ? { faults } : {}) }),
+      apiToken: apiTokenGuard(settings.apiToken),
+    },
     handlers: {
       ...kvHandlers({ coordinator, membership, transport, limits: settings, counters: kvCounters }),
       ...internalHandlers({ store, hints, membership, secret: settings.clusterSecret, partitions: settings.partitions, ...(faults ? { faults } : {}) }),

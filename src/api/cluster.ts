@@ -9,6 +9,15 @@ import type { Handler } from "./server.ts";
 type Cluster = components["schemas"]["Cluster"];
 type HintQueues = components["schemas"]["HintQueues"];
 type FaultRules = components["schemas"]["FaultRules"];
+type ClockSkew = components["schemas"]["ClockSkew"];
+
+function jsonBody<T>(body: unknown): T {
+  try {
+    return JSON.parse((body as Buffer).toString("utf8")) as T;
+  } catch {
+    throw new RinglogError("invalid_request", "body is not JSON");
+  }
+}
 
 export interface ClusterDeps {
   membership: Membership;
@@ -46,16 +55,21 @@ export function clusterHandlers(deps: ClusterDeps): Record<string, Handler> {
     },
     async putFaults(req): Promise<FaultRules> {
       const layer = faults();
-      let body: FaultRules;
-      try {
-        body = JSON.parse((req.body as Buffer).toString("utf8")) as FaultRules;
-      } catch {
-        throw new RinglogError("invalid_request", "body is not JSON");
-      }
+      const body = jsonBody<FaultRules>(req.body);
       const ok = Array.isArray(body?.rules) && body.rules.every((r) => typeof r.peer === "string" && (r.action === "drop" || r.action === "delay"));
       if (!ok) throw new RinglogError("invalid_request", "rules must be [{peer, action: drop|delay, delayMs?}]");
       layer.setRules(body.rules as FaultRule[]);
       return { rules: layer.getRules() };
+    },
+    async getClock(): Promise<ClockSkew> {
+      return { offsetMs: faults().clockOffsetMs };
+    },
+    async putClock(req): Promise<ClockSkew> {
+      const layer = faults();
+      const body = jsonBody<ClockSkew>(req.body);
+      if (!Number.isInteger(body?.offsetMs)) throw new RinglogError("invalid_request", "offsetMs must be an integer");
+      layer.clockOffsetMs = body.offsetMs;
+      return { offsetMs: layer.clockOffsetMs };
     },
   };
 }

@@ -21,10 +21,21 @@ export interface InternalDeps {
   partitions: number;
 }
 
-function sameSecret(given: string, expected: string): boolean {
+export function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The public routes' bearer token check; open when no token is configured. */
+export function apiTokenGuard(token: string) {
+  return (req: FastifyRequest): void => {
+    if (token === "") return;
+    const auth = req.headers.authorization;
+    if (typeof auth !== "string" || !auth.startsWith("Bearer ") || !sameSecret(auth.slice(7), token)) {
+      throw new RinglogError("unauthorized", "this node requires an API token: Authorization: Bearer <token>");
+    }
+  };
 }
 
 export function internalAuthorizer(deps: Pick<InternalDeps, "secret" | "faults">) {

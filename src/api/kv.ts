@@ -85,7 +85,7 @@ export function kvHandlers({ coordinator, membership, transport, limits, counter
     const peer = target ? membership.peer(target) : undefined;
     if (!peer) return false;
     const headers: Record<string, string> = { [FORWARDED_HEADER]: String(membership.ring.epoch) };
-    for (const h of ["content-type", CONTEXT_HEADER]) {
+    for (const h of ["content-type", CONTEXT_HEADER, "authorization"]) {
       const v = req.headers[h];
       if (typeof v === "string") headers[h] = v;
     }

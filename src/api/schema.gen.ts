@@ -131,6 +131,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/debug/clock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Wall-clock skew (test mode only)
+         * @description Present only when the node runs with `RINGLOG_TEST_FAULTS=1`; otherwise 404.
+         */
+        get: operations["getClock"];
+        /**
+         * Skew the wall clock (test mode only)
+         * @description Shifts the wall clock this node stamps writes with (what `lww` resolves by). Timeouts
+         *     and failure detection use a monotonic clock and are not affected.
+         */
+        put: operations["putClock"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/internal/gossip": {
         parameters: {
             query?: never;
@@ -285,6 +310,9 @@ export interface components {
             delivered: number;
             failedDeliveries: number;
         };
+        ClockSkew: {
+            offsetMs: number;
+        };
         FaultRules: {
             rules: {
                 peer: string;
@@ -385,7 +413,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The cluster secret is missing or wrong (code `unauthorized`). */
+        /** @description The cluster secret (internal routes) or the API token (public routes, when one is set) is missing or wrong (code `unauthorized`). */
         Unauthorized: {
             headers: {
                 [name: string]: unknown;
@@ -519,6 +547,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             /** @description No live version. `X-Ringlog-Context` is present when the key has a tombstone. */
             404: {
                 headers: {
@@ -584,6 +613,7 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["TooManySiblings"];
             413: components["responses"]["TooLarge"];
@@ -632,6 +662,7 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["TooManySiblings"];
             500: components["responses"]["InternalError"];
@@ -656,6 +687,7 @@ export interface operations {
                     "application/json": components["schemas"]["Cluster"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
         };
     };
@@ -677,6 +709,7 @@ export interface operations {
                     "application/json": components["schemas"]["HintQueues"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
         };
     };
@@ -700,6 +733,7 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
         };
     };
@@ -745,6 +779,55 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FaultRules"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getClock: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The offset added to this node's wall clock. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClockSkew"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    putClock: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClockSkew"];
+            };
+        };
+        responses: {
+            /** @description The offset now in force. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClockSkew"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -25,8 +25,8 @@ export interface ServerOptions {
   keepAliveTimeoutMs: number;
   connectionTimeoutMs: number;
   tracing: boolean;
-  /** Checks the cluster secret (and test faults) on routes the spec marks as internal. */
-  authorizeInternal: (req: FastifyRequest) => void;
+  /** Checks the caller against the security scheme the spec names for the route. */
+  guards: Record<"clusterSecret" | "apiToken", (req: FastifyRequest) => void>;
 }
 
 declare module "fastify" {
@@ -114,7 +114,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       url: route.url,
       schema: { ...route.schema, hide: true },
       config: { specPath: route.path },
-      ...(route.internal ? { onRequest: async (req: FastifyRequest) => opts.authorizeInternal(req) } : {}),
+      ...(route.guard !== "none" ? { onRequest: async (req: FastifyRequest) => opts.guards[route.guard as "apiToken"](req) } : {}),
       handler: opts.tracing ? inSpan(handler) : handler,
     });
   }

@@ -60,8 +60,8 @@ export interface SpecRoute {
   path: string;
   operationId: string;
   schema: FastifySchema;
-  /** The operation requires the cluster secret. */
-  internal: boolean;
+  /** Who may call it: peers with the cluster secret, clients with the API token (when one is set), anyone. */
+  guard: "clusterSecret" | "apiToken" | "none";
 }
 
 /** Every operation in the spec with the request schema fastify should enforce for it. */
@@ -91,8 +91,9 @@ export function specRoutes(doc: OpenApiDocument): SpecRoute[] {
       if (headerSchema) schema.headers = headerSchema;
       const rest = new Set(params.filter((p) => p["x-ringlog-rest-of-path"]).map((p) => p.name));
       const url = path.replace(/\{(\w+)\}/g, (_, n: string) => (rest.has(n) ? "*" : `:${n}`));
-            const internal = (op.security ?? []).some((req) => "clusterSecret" in req);
-      routes.push({ method, url, path, operationId: op.operationId, schema, internal });
+            const schemes = (op.security ?? []).flatMap((req) => Object.keys(req));
+      const guard = schemes.includes("clusterSecret") ? "clusterSecret" : schemes.includes("apiToken") ? "apiToken" : "none";
+      routes.push({ method, url, path, operationId: op.operationId, schema, guard });
     }
   }
   return routes;

@@ -51,6 +51,8 @@ export interface Settings {
   peerTimeoutMs: number;
   /** Shared secret every internal route requires; mandatory once a node has peers. */
   clusterSecret: string;
+  /** When set, public routes require "Authorization: Bearer <apiToken>". */
+  apiToken: string;
   /** Comma-separated base URLs of nodes to gossip with at start. */
   seeds: string;
   /** Comma-separated node ids the cluster was created with; they claim ring epoch 1. */
@@ -94,6 +96,7 @@ export const DEFAULTS: Settings = {
   coordinatorTimeoutMs: 5_000,
   peerTimeoutMs: 2_000,
   clusterSecret: "",
+  apiToken: "",
   seeds: "",
   initialMembers: "",
   advertiseUrl: "",

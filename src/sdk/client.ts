@@ -50,6 +50,8 @@ export interface ClientOptions {
   baseUrl: string;
   fetch?: typeof fetch;
   headers?: Record<string, string>;
+  /** The node's API token, when it requires one. */
+  token?: string;
 }
 
 const CONTEXT = "x-ringlog-context";
@@ -69,7 +71,7 @@ export class RinglogClient {
     this.api = createClient<paths>({
       baseUrl: o.baseUrl.replace(/\/$/, ""),
       ...(o.fetch ? { fetch: o.fetch } : {}),
-      ...(o.headers ? { headers: o.headers } : {}),
+      headers: { ...(o.headers ?? {}), ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) },
     });
   }
 

@@ -1,6 +1,6 @@
 /**
  * The fault layer: drops or delays traffic between this node and named peers, in both
- * directions, changeable at run time. It exists only when the testFaults setting is on;
+ * directions, and skews the wall clock, changeable at run time. It exists only when the testFaults setting is on;
  * production nodes never construct it.
  */
 import { type Peer, type Transport, TransportError } from "./transport.ts";
@@ -13,6 +13,8 @@ export interface FaultRule {
 
 export class FaultLayer implements Transport {
   private rules: FaultRule[] = [];
+  /** Added to the node's wall clock (clock-skew nemesis). */
+  clockOffsetMs = 0;
 
   constructor(private readonly inner: Transport) {}
 
