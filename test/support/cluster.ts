@@ -97,8 +97,17 @@ export class TestCluster {
     if (r.status !== 200) throw new Error(`set faults on ${id}: ${r.status} ${await r.text()}`);
   }
 
+  async setClock(id: string, offsetMs: number): Promise<void> {
+    const r = await fetch(`${this.node(id).url}/debug/clock`, {
+      method: "PUT",
+      headers: { "content-type": "application/json", "x-ringlog-secret": this.secret },
+      body: JSON.stringify({ offsetMs }),
+    });
+    if (r.status !== 200) throw new Error(`set clock on ${id}: ${r.status} ${await r.text()}`);
+  }
+
   async heal(): Promise<void> {
-    await Promise.all(this.nodes.filter((n) => n.proc.exitCode === null).map((n) => this.setFaults(n.nodeId, [])));
+    await Promise.all(this.nodes.filter((n) => n.running).map((n) => this.setFaults(n.nodeId, [])));
   }
 
   async destroy(): Promise<void> {

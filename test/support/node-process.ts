@@ -51,6 +51,10 @@ export class NodeProcess {
     return node;
   }
 
+  get running(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
   get pid(): number {
     return this.proc.pid;
   }
@@ -88,13 +92,13 @@ export class NodeProcess {
   }
 
   async restart(): Promise<void> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) await this.kill("SIGTERM");
+    if (this.running) await this.kill("SIGTERM");
     await this.launch();
   }
 
   /** Stops the node and removes its data folder. */
   async destroy(): Promise<void> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) await this.kill("SIGTERM");
+    if (this.running) await this.kill("SIGKILL");
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
