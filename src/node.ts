@@ -61,7 +61,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
 
   const logger = createLogger(settings.logLevel, settings.nodeId);
   const tracing = startTracing(settings.nodeId);
-  const db = openDatabase(settings.dataDir, settings.fsync);
+  const db = openDatabase(settings.dataDir, settings);
   const identity = loadIdentity(db, settings.nodeId, settings.partitions, deps.random);
   const store = new LogStore(db, { groupCommitMaxBatch: settings.groupCommitMaxBatch, snapshotEvery: settings.snapshotEvery, now: deps.now });
   const hints = new HintStore(db, deps.now);

@@ -26,6 +26,10 @@ export interface Settings {
   maxContextBytes: number;
   /** full: fsync every group commit; normal: survives a process crash, not power loss; off: neither. */
   fsync: FsyncPolicy;
+  /** WAL pages written before SQLite checkpoints them into the database file. */
+  walCheckpointPages: number;
+  /** Bytes of the database file SQLite may memory-map for reads. */
+  mmapBytes: number;
   /** Most writes one group commit (one transaction) takes. */
   groupCommitMaxBatch: number;
   /** Events a vnode's log grows past its last snapshot before a new snapshot compacts it. */
@@ -83,6 +87,8 @@ export const DEFAULTS: Settings = {
   maxContextActors: 256,
   maxContextBytes: 16 * 1024,
   fsync: "normal",
+  walCheckpointPages: 10_000,
+  mmapBytes: 256 * 1024 * 1024,
   groupCommitMaxBatch: 512,
   snapshotEvery: 10_000,
   requestTimeoutMs: 10_000,
@@ -146,6 +152,7 @@ function validate(s: Settings): void {
     "maxContextActors",
     "maxContextBytes",
     "groupCommitMaxBatch",
+    "walCheckpointPages",
     "snapshotEvery",
     "requestTimeoutMs",
     "keepAliveTimeoutMs",

@@ -17,7 +17,7 @@ import type { LogEntry } from "../log/entry.ts";
 import type { Identity } from "../log/identity.ts";
 import type { LogStore } from "../log/store.ts";
 import type { HintStore } from "../hints/hints.ts";
-import { type Ring, preferenceList } from "../ring/ring.ts";
+import { type PreferenceList, type Ring, preferenceList } from "../ring/ring.ts";
 import { vnodeOf } from "../ring/partition.ts";
 import type { Segment } from "../segment/segment.ts";
 import { RinglogError } from "../errors.ts";
@@ -123,8 +123,19 @@ class Round {
 
 export class Coordinator {
   readonly counters: CoordinatorCounters = { readRepairs: 0, fallbackWrites: 0, localHints: 0, quorumFailures: 0 };
+  /** Preference lists of the current ring, computed once per ring (they are on every request's path). */
+  private placement: { ring: Ring; n: number; lists: PreferenceList[] } | undefined;
 
   constructor(private readonly o: CoordinatorOptions) {}
+
+  private placementOf(): { n: number; lists: PreferenceList[] } {
+    const ring = this.o.cluster.ring;
+    if (this.placement?.ring !== ring) {
+      const n = Math.min(this.o.n, new Set(ring.owners).size);
+      this.placement = { ring, n, lists: ring.owners.map((_, v) => preferenceList(ring, v, n)) };
+    }
+    return this.placement;
+  }
 
   get self(): string {
     return this.o.identity.nodeId;
@@ -136,11 +147,11 @@ export class Coordinator {
 
   /** N as configured, but never more than the nodes that own vnodes. */
   replicaCount(): number {
-    return Math.min(this.o.n, new Set(this.o.cluster.ring.owners).size);
+    return this.placementOf().n;
   }
 
   primaries(key: string): string[] {
-    return preferenceList(this.o.cluster.ring, this.vnodeOf(key), this.replicaCount()).primaries;
+    return this.placementOf().lists[this.vnodeOf(key)]!.primaries;
   }
 
   /**
@@ -196,7 +207,7 @@ export class Coordinator {
 
   async write(req: WriteRequest, quorum: Quorum): Promise<{ state: KeyState; report: ConsistencyReport }> {
     const vnode = this.vnodeOf(req.key);
-    const { primaries, fallbacks } = preferenceList(this.o.cluster.ring, vnode, this.replicaCount());
+    const { primaries, fallbacks } = this.placementOf().lists[vnode]!;
     const context = req.context ?? (req.value === null ? (await this.get(req.key, { total: 1, primaries: 0 })).state.ctx : null);
     const outcome = await this.commitLocally(vnode, { ...req, context });
     const entries = [outcome.entry];

@@ -28,11 +28,20 @@ export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
 
 const SYNCHRONOUS: Record<FsyncPolicy, string> = { full: "FULL", normal: "NORMAL", off: "OFF" };
 
-export function openDatabase(dataDir: string, fsync: FsyncPolicy, migrations = readMigrations()): Database {
+export interface DatabaseTuning {
+  fsync: FsyncPolicy;
+  /** WAL pages before an automatic checkpoint; checkpoints run on the commit path, so fewer is faster. */
+  walCheckpointPages: number;
+  mmapBytes: number;
+}
+
+export function openDatabase(dataDir: string, tuning: DatabaseTuning, migrations = readMigrations()): Database {
   mkdirSync(dataDir, { recursive: true });
   const db = new Database(join(dataDir, "ringlog.db"), { create: true, strict: true });
   db.exec("PRAGMA journal_mode = WAL");
-  db.exec(`PRAGMA synchronous = ${SYNCHRONOUS[fsync]}`);
+  db.exec(`PRAGMA synchronous = ${SYNCHRONOUS[tuning.fsync]}`);
+  db.exec(`PRAGMA wal_autocheckpoint = ${tuning.walCheckpointPages}`);
+  db.exec(`PRAGMA mmap_size = ${tuning.mmapBytes}`);
   db.exec("PRAGMA busy_timeout = 5000");
   db.exec("PRAGMA cache_size = -65536");
   try {

@@ -4,6 +4,7 @@ import { Database } from "bun:sqlite";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { statesEqual } from "../../src/clock/fold.ts";
+import { DEFAULTS } from "../../src/config/settings.ts";
 import { type Dot, addDot, emptyContext } from "../../src/clock/context.ts";
 import { Coordinator } from "../../src/coordinator/coordinator.ts";
 import { SchemaTooNewError, openDatabase, readMigrations } from "../../src/log/database.ts";
@@ -13,6 +14,7 @@ import { HintStore } from "../../src/hints/hints.ts";
 import { claim } from "../../src/ring/ring.ts";
 import { tempDir } from "../support/node-process.ts";
 
+const TUNING = { fsync: DEFAULTS.fsync, walCheckpointPages: DEFAULTS.walCheckpointPages, mmapBytes: DEFAULTS.mmapBytes };
 const dirs: string[] = [];
 const fresh = () => {
   const d = tempDir("ringlog-store-");
@@ -24,7 +26,7 @@ afterAll(() => {
 });
 
 function openNode(dir: string, snapshotEvery = 10_000) {
-  const db = openDatabase(dir, "normal");
+  const db = openDatabase(dir, TUNING);
   const identity = loadIdentity(db, "n1", 64, Math.random);
   const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery, now: Date.now });
   const coordinator = new Coordinator({
@@ -61,11 +63,11 @@ const ctxOf = (dots: Dot[]) => {
 describe("migrations", () => {
   test("are applied once, in order, and recorded", () => {
     const dir = fresh();
-    const db = openDatabase(dir, "normal");
+    const db = openDatabase(dir, TUNING);
     const rows = db.query("SELECT version, name FROM schema_migrations ORDER BY version").all() as { version: number; name: string }[];
     expect(rows.map((r) => r.version)).toEqual(readMigrations().map((m) => m.version));
     db.close();
-    const again = openDatabase(dir, "normal");
+    const again = openDatabase(dir, TUNING);
     expect((again.query("SELECT COUNT(*) AS n FROM schema_migrations").get() as { n: number }).n).toBe(rows.length);
     expect((again.query("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode).toBe("wal");
     again.close();
@@ -73,12 +75,12 @@ describe("migrations", () => {
 
   test("a database from a newer build is refused with a clear message, by the library and by the node command", () => {
     const dir = fresh();
-    openDatabase(dir, "normal").close();
+    openDatabase(dir, TUNING).close();
     const db = new Database(join(dir, "ringlog.db"));
     db.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)").run();
     db.close();
-    expect(() => openDatabase(dir, "normal")).toThrow(SchemaTooNewError);
-    expect(() => openDatabase(dir, "normal")).toThrow(/schema is at version 999/);
+    expect(() => openDatabase(dir, TUNING)).toThrow(SchemaTooNewError);
+    expect(() => openDatabase(dir, TUNING)).toThrow(/schema is at version 999/);
     const run = Bun.spawnSync([process.execPath, join(import.meta.dir, "..", "..", "src", "cli.ts"), "node", "--data", dir, "--port", "0"], {
       env: { ...process.env, RINGLOG_LOG_LEVEL: "warn" },
     });
@@ -90,7 +92,7 @@ describe("migrations", () => {
 describe("identity", () => {
   test("a data folder keeps its actor, and refuses another node id or partition count", () => {
     const dir = fresh();
-    const db = openDatabase(dir, "normal");
+    const db = openDatabase(dir, TUNING);
     const first = loadIdentity(db, "n1", 64, () => 0.5);
     expect(loadIdentity(db, "n1", 64, () => 0.1)).toEqual(first);
     expect(() => loadIdentity(db, "n2", 64, Math.random)).toThrow(IdentityMismatchError);
@@ -99,8 +101,8 @@ describe("identity", () => {
   });
 
   test("a wiped folder gets a new actor, so old dots are never reused", () => {
-    const a = openDatabase(fresh(), "normal");
-    const b = openDatabase(fresh(), "normal");
+    const a = openDatabase(fresh(), TUNING);
+    const b = openDatabase(fresh(), TUNING);
     expect(loadIdentity(a, "n1", 64, Math.random).actor).not.toBe(loadIdentity(b, "n1", 64, Math.random).actor);
     a.close();
     b.close();
