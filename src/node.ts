@@ -10,6 +10,7 @@ import { readMeta, writeMeta } from "./log/meta.ts";
 import { LogStore } from "./log/store.ts";
 import { HintStore } from "./hints/hints.ts";
 import { HintDelivery } from "./hints/delivery.ts";
+import { AAE_ROUTE, AntiEntropy } from "./antientropy/antientropy.ts";
 import { Coordinator } from "./coordinator/coordinator.ts";
 import { parseResolvers } from "./coordinator/resolver.ts";
 import { Membership } from "./membership/membership.ts";
@@ -94,6 +95,23 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     n: settings.replicas,
     timeoutMs: settings.coordinatorTimeoutMs,
   });
+  const antiEntropy = new AntiEntropy({
+    store,
+    membership,
+    transport,
+    partitions: settings.partitions,
+    replicasOf: (vnode) => {
+      const primaries = coordinator.primariesOf(vnode);
+      return primaries.includes(settings.nodeId) ? primaries.filter((p) => p !== settings.nodeId) : [];
+    },
+    intervalMs: settings.aaeIntervalMs,
+    monotonic: deps.monotonic,
+    logger,
+    traffic: () => http.traffic.get(AAE_ROUTE) ?? { sent: 0, received: 0 },
+  });
+  antiEntropy.rebuild();
+  store.onChange = antiEntropy.onChange;
+  const replicated = () => [...Array(settings.partitions).keys()].filter((v) => coordinator.primariesOf(v).includes(settings.nodeId));
   const delivery = new HintDelivery({
     hints,
     membership,
@@ -121,8 +139,11 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     },
     handlers: {
       ...kvHandlers({ coordinator, membership, transport, limits: settings, counters: kvCounters }),
-      ...internalHandlers({ store, hints, membership, secret: settings.clusterSecret, partitions: settings.partitions, ...(faults ? { faults } : {}) }),
+      ...internalHandlers({ antiEntropy, store, hints, membership, secret: settings.clusterSecret, partitions: settings.partitions, ...(faults ? { faults } : {}) }),
       ...clusterHandlers({
+        antiEntropy,
+        replicated,
+        monotonic: deps.monotonic,
         membership,
         hints,
         replicas: settings.replicas,
@@ -143,8 +164,12 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
   self.url = advertisedUrl(settings, port);
   membership.start();
   delivery.start();
+  antiEntropy.start();
   ready = true;
-  logger.info({ url: self.url, actor: identity.actor, partitions: identity.partitions, ringEpoch: ring.epoch, fsync: settings.fsync }, "node started");
+  logger.info(
+    { url: self.url, actor: identity.actor, partitions: identity.partitions, ringEpoch: ring.epoch, fsync: settings.fsync, merkleRebuildMs: antiEntropy.stats.lastRebuildMs },
+    "node started",
+  );
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -152,6 +177,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
       ready = false;
       membership.stop();
       delivery.stop();
+      antiEntropy.stop();
       await app.close();
       await store.close();
       await tracing.shutdown();

@@ -5,11 +5,13 @@ import type { Membership } from "../membership/membership.ts";
 import type { FaultLayer, FaultRule } from "../transport/faults.ts";
 import { RinglogError } from "../errors.ts";
 import type { Handler } from "./server.ts";
+import type { AntiEntropy } from "../antientropy/antientropy.ts";
 
 type Cluster = components["schemas"]["Cluster"];
 type HintQueues = components["schemas"]["HintQueues"];
 type FaultRules = components["schemas"]["FaultRules"];
 type ClockSkew = components["schemas"]["ClockSkew"];
+type AaeStatus = components["schemas"]["AaeStatus"];
 
 function jsonBody<T>(body: unknown): T {
   try {
@@ -20,6 +22,10 @@ function jsonBody<T>(body: unknown): T {
 }
 
 export interface ClusterDeps {
+  antiEntropy: AntiEntropy;
+  /** Vnodes this node replicates. */
+  replicated: () => number[];
+  monotonic: () => number;
   membership: Membership;
   hints: HintStore;
   replicas: number;
@@ -46,6 +52,20 @@ export function clusterHandlers(deps: ClusterDeps): Record<string, Handler> {
     async getHints(): Promise<HintQueues> {
       const queues = deps.hints.queues();
       return { queues, total: queues.reduce((n, q) => n + q.count, 0), delivered: deps.hints.delivered, failedDeliveries: deps.hints.failedDeliveries };
+    },
+    async getAae(): Promise<AaeStatus> {
+      const now = deps.monotonic();
+      return {
+        ...deps.antiEntropy.stats,
+        vnodes: deps.replicated().map((vnode) => {
+          const last = deps.antiEntropy.last.get(vnode);
+          return {
+            vnode,
+            root: deps.antiEntropy.root(vnode).toString(16),
+            ...(last ? { lastExchangeAgoMs: Math.round(now - last.atMs), peer: last.peer, keysRepaired: last.keysRepaired } : {}),
+          };
+        }),
+      };
     },
     async getCounters() {
       return deps.counters();

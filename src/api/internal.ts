@@ -11,8 +11,10 @@ import type { FaultLayer } from "../transport/faults.ts";
 import { FROM_HEADER, MSGPACK, SECRET_HEADER } from "../transport/transport.ts";
 import { RinglogError } from "../errors.ts";
 import type { Handler } from "./server.ts";
+import type { AaeRequest, AntiEntropy } from "../antientropy/antientropy.ts";
 
 export interface InternalDeps {
+  antiEntropy: AntiEntropy;
   store: LogStore;
   hints: HintStore;
   membership: Membership;
@@ -86,6 +88,20 @@ export function internalHandlers(deps: InternalDeps): Record<string, Handler> {
         segments.map((s) => (s.hintFor && s.hintFor !== deps.membership.self.id ? deps.hints.add(s.hintFor, s.vnode, s.entries) : deps.store.applyEntries(s.vnode, s.entries))),
       );
       return sendPacked(reply, segments.length);
+    },
+
+    async internalAae(req, reply) {
+      const body = unpackBody<AaeRequest>(req);
+      if (!body || typeof body !== "object" || !["tree", "leaves", "keys", "push", "pull"].includes(body.op)) {
+        throw new RinglogError("invalid_request", "expected an anti-entropy request {op, vnode, ...}");
+      }
+      checkVnode(body.vnode);
+      try {
+        return sendPacked(reply, await deps.antiEntropy.handle(body));
+      } catch (err) {
+        if (err instanceof RinglogError) throw err;
+        throw new RinglogError("invalid_request", `malformed anti-entropy request: ${(err as Error).message}`);
+      }
     },
 
     async internalRead(req, reply) {

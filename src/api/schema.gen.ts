@@ -87,6 +87,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/debug/aae": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Anti-entropy progress
+         * @description Exchanges, keys repaired, bytes sent, rounds completed, the last exchange per vnode and this node's Merkle root per vnode it replicates.
+         */
+        get: operations["getAae"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/debug/counters": {
         parameters: {
             query?: never;
@@ -189,6 +209,28 @@ export interface paths {
          *     node. Answers after the entries are committed.
          */
         post: operations["internalApply"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/internal/aae": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Anti-entropy exchange step
+         * @description One step of a Merkle exchange for one vnode, msgpack: `tree` (root and branch
+         *     hashes), `leaves` (leaf hashes of given branches), `keys` (keys and digests of given
+         *     leaves), `push` (states to merge here), `pull` (states of given keys).
+         */
+        post: operations["internalAae"];
         delete?: never;
         options?: never;
         head?: never;
@@ -309,6 +351,25 @@ export interface components {
             total: number;
             delivered: number;
             failedDeliveries: number;
+        };
+        AaeStatus: {
+            /** @description Completed passes over every vnode. */
+            rounds: number;
+            exchanges: number;
+            keysRepaired: number;
+            bytesSent: number;
+            bytesReceived: number;
+            /** @description How long building the trees at start-up took. */
+            lastRebuildMs: number;
+            vnodes: {
+                vnode: number;
+                /** @description This node's Merkle root of the vnode, hex. */
+                root: string;
+                lastExchangeAgoMs?: number;
+                peer?: string;
+                /** @description Keys repaired by the last exchange. */
+                keysRepaired?: number;
+            }[];
         };
         ClockSkew: {
             offsetMs: number;
@@ -713,6 +774,28 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
         };
     };
+    getAae: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Anti-entropy state. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AaeStatus"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
+        };
+    };
     getCounters: {
         parameters: {
             query?: never;
@@ -850,6 +933,21 @@ export interface operations {
         };
     };
     internalApply: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Msgpack"];
+        responses: {
+            200: components["responses"]["Msgpack"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    internalAae: {
         parameters: {
             query?: never;
             header?: never;

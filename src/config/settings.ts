@@ -69,6 +69,8 @@ export interface Settings {
   /** How often hint queues are checked for delivery, and the most hints sent per second. */
   hintIntervalMs: number;
   hintRatePerSec: number;
+  /** Pause between two anti-entropy vnode exchanges (one vnode at a time); 0 turns AAE off. */
+  aaeIntervalMs: number;
   /** Enables the fault-injection layer and its /debug/faults route. Tests only. */
   testFaults: boolean;
 }
@@ -110,6 +112,7 @@ export const DEFAULTS: Settings = {
   downAfterMs: 3_000,
   hintIntervalMs: 250,
   hintRatePerSec: 5_000,
+  aaeIntervalMs: 100,
   testFaults: false,
 };
 

@@ -150,6 +150,11 @@ export class Coordinator {
     return this.placementOf().n;
   }
 
+  /** The primaries of a vnode under the current ring. */
+  primariesOf(vnode: number): string[] {
+    return this.placementOf().lists[vnode]!.primaries;
+  }
+
   primaries(key: string): string[] {
     return this.placementOf().lists[this.vnodeOf(key)]!.primaries;
   }

@@ -31,6 +31,14 @@ interface Pending {
   span: Span;
 }
 
+/** A key whose stored state changed in a commit: its canonical state bytes before and after. */
+export interface StateChange {
+  vnode: number;
+  key: string;
+  before: Uint8Array | null;
+  after: Uint8Array;
+}
+
 export interface StoreOptions {
   groupCommitMaxBatch: number;
   snapshotEvery: number;
@@ -52,6 +60,8 @@ export class LogStore {
   private readonly snapshotDue = new Set<number>();
   private closed = false;
   readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0 };
+  /** Told of every committed state change, in commit order (anti-entropy keeps its trees with it). */
+  onChange: ((changes: StateChange[]) => void) | undefined;
 
   private readonly selectState;
   private readonly insertEvent;
@@ -78,6 +88,11 @@ export class LogStore {
   read(vnode: number, key: string): KeyState {
     const row = this.selectState.get(vnode, key);
     return row ? decodeState(row.state) : EMPTY_STATE;
+  }
+
+  /** The key's stored state bytes (canonical), or null when the key has none. */
+  readBytes(vnode: number, key: string): Uint8Array | null {
+    return this.selectState.get(vnode, key)?.state ?? null;
   }
 
   head(vnode: number): number {
@@ -121,14 +136,17 @@ export class LogStore {
     if (batch.length === 0) return;
 
     const outcomes: (WriteOutcome | Error)[] = new Array(batch.length);
-    const touched = new Map<string, { vnode: number; key: string; state: KeyState }>();
+    const touched = new Map<string, { vnode: number; key: string; state: KeyState; before: Uint8Array | null }>();
     const headsBefore = new Map(this.heads);
+    const changes: StateChange[] = [];
     let appendedBytes = 0;
     try {
       this.db.transaction(() => {
         batch.forEach((p, i) => {
           const id = `${p.vnode}\u0000${p.key}`;
-          const current = touched.get(id)?.state ?? this.read(p.vnode, p.key);
+          const seen = touched.get(id);
+          const beforeBytes = seen ? seen.before : this.readBytes(p.vnode, p.key);
+          const current = seen?.state ?? (beforeBytes ? decodeState(beforeBytes) : EMPTY_STATE);
           let decision: Decision;
           try {
             decision = p.decide(current);
@@ -146,11 +164,15 @@ export class LogStore {
             const body = encodeEntry(decision.entry);
             appendedBytes += body.byteLength;
             this.insertEvent.run(p.vnode, seq, p.key, body);
-            touched.set(id, { vnode: p.vnode, key: p.key, state: decision.next });
+            touched.set(id, { vnode: p.vnode, key: p.key, state: decision.next, before: beforeBytes });
             outcomes[i] = { vnode: p.vnode, state: decision.next, appended: true };
           }
         });
-        for (const t of touched.values()) this.upsertState.run(t.vnode, t.key, encodeState(t.state));
+        for (const t of touched.values()) {
+          const after = encodeState(t.state);
+          this.upsertState.run(t.vnode, t.key, after);
+          changes.push({ vnode: t.vnode, key: t.key, before: t.before, after });
+        }
       })();
     } catch (err) {
       this.heads.clear();
@@ -180,6 +202,7 @@ export class LogStore {
         p.resolve(o);
       }
     });
+    this.onChange?.(changes);
     this.scheduleSnapshots(touched.values());
   }
 
@@ -234,6 +257,11 @@ export class LogStore {
       states.set(key, applyEntry(states.get(key) ?? EMPTY_STATE, e));
     }
     return states;
+  }
+
+  /** Every key of the vnode with its stored state bytes, in key order. */
+  *scan(vnode: number): Generator<{ key: string; state: Uint8Array }> {
+    yield* this.db.query<{ key: string; state: Uint8Array }, [number]>("SELECT key, state FROM projection WHERE vnode = ? ORDER BY key").iterate(vnode);
   }
 
   /** The vnode's live projection, as stored. */

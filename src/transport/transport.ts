@@ -31,7 +31,17 @@ export interface Transport {
   forward(peer: Peer, method: string, path: string, headers: Record<string, string>, body?: Uint8Array): Promise<Response>;
 }
 
+export interface RouteTraffic {
+  calls: number;
+  /** Body bytes sent and received. */
+  sent: number;
+  received: number;
+}
+
 export class HttpTransport implements Transport {
+  /** Per internal route, what went over the wire from this node's calls. */
+  readonly traffic = new Map<string, RouteTraffic>();
+
   constructor(
     private readonly selfId: string,
     private readonly secret: string,
@@ -42,9 +52,15 @@ export class HttpTransport implements Transport {
     return tracer.startActiveSpan(`rpc ${route}`, { kind: SpanKind.CLIENT, attributes: { "ringlog.peer": peer.id } }, async (span) => {
       const headers: Record<string, string> = { "content-type": MSGPACK, [SECRET_HEADER]: this.secret, [FROM_HEADER]: this.selfId };
       propagation.inject(context.active(), headers);
+      const t = this.traffic.get(route) ?? { calls: 0, sent: 0, received: 0 };
+      this.traffic.set(route, t);
       try {
-        const res = await fetch(peer.url + route, { method: "POST", headers, body: packr.pack(body), signal: AbortSignal.timeout(timeoutMs) });
+        const packed = packr.pack(body);
+        t.calls++;
+        t.sent += packed.byteLength;
+        const res = await fetch(peer.url + route, { method: "POST", headers, body: packed, signal: AbortSignal.timeout(timeoutMs) });
         const bytes = new Uint8Array(await res.arrayBuffer());
+        t.received += bytes.byteLength;
         if (res.status !== 200) throw new TransportError(peer.id, `HTTP ${res.status} ${new TextDecoder().decode(bytes).slice(0, 200)}`);
         return packr.unpack(bytes) as T;
       } catch (err) {

@@ -8,6 +8,8 @@ import { NodeProcess, freePort } from "./node-process.ts";
 export interface ClusterOptions {
   size?: number;
   env?: Record<string, string>;
+  /** Data folders prepared in advance, one per node (n1, n2, …). */
+  dataDirs?: string[];
 }
 
 export class TestCluster {
@@ -31,7 +33,9 @@ export class TestCluster {
       RINGLOG_COORDINATOR_TIMEOUT_MS: "3000",
       ...opts.env,
     };
-    const nodes = await Promise.all(ids.map((id, i) => NodeProcess.start({ nodeId: id, port: ports[i]!, env })));
+    const nodes = await Promise.all(
+      ids.map((id, i) => NodeProcess.start({ nodeId: id, port: ports[i]!, env, ...(opts.dataDirs?.[i] ? { dataDir: opts.dataDirs[i] } : {}) })),
+    );
     const cluster = new TestCluster(nodes, secret);
     await cluster.waitAllUp();
     return cluster;
@@ -76,6 +80,17 @@ export class TestCluster {
   async hintTotal(n: NodeProcess): Promise<number> {
     const r = await fetch(`${n.url}/debug/hints`);
     return ((await r.json()) as { total: number }).total;
+  }
+
+  async aae(n: NodeProcess): Promise<{ rounds: number; exchanges: number; keysRepaired: number; bytesSent: number; bytesReceived: number; vnodes: { vnode: number; root: string }[] }> {
+    return (await (await fetch(`${n.url}/debug/aae`)).json()) as never;
+  }
+
+  /** Whether every node holds the same Merkle root for every vnode. */
+  async rootsAgree(): Promise<boolean> {
+    const views = await Promise.all(this.nodes.map((n) => this.aae(n)));
+    const first = new Map(views[0]!.vnodes.map((v) => [v.vnode, v.root]));
+    return views.every((view) => view.vnodes.every((v) => first.get(v.vnode) === v.root));
   }
 
   async counters(n: NodeProcess): Promise<Record<string, number>> {

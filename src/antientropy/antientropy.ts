@@ -1,0 +1,177 @@
+/**
+ * Active anti-entropy: one Merkle tree per vnode, kept current by every committed change
+ * and rebuilt from the projection at start-up; a paced loop that exchanges one vnode at a
+ * time with each other replica of it, descending only into differing subtrees, and ships
+ * the differing keys' states both ways as segments, applied with the usual fold.
+ */
+import type { Logger } from "pino";
+import { type StateWire, decodeState, stateFromWire, stateToWire } from "../clock/fold.ts";
+import type { LogStore, StateChange } from "../log/store.ts";
+import type { Membership } from "../membership/membership.ts";
+import type { Transport } from "../transport/transport.ts";
+import { FANOUT, MerkleTree, differing, leafOf, stateDigest } from "./merkle.ts";
+
+export const AAE_ROUTE = "/internal/aae";
+
+export type AaeRequest =
+  | { op: "tree"; vnode: number }
+  | { op: "leaves"; vnode: number; branches: number[] }
+  | { op: "keys"; vnode: number; leaves: number[] }
+  | { op: "push"; vnode: number; states: [string, StateWire][] }
+  | { op: "pull"; vnode: number; keys: string[] };
+
+export interface VnodeExchange {
+  vnode: number;
+  peer: string;
+  atMs: number;
+  keysRepaired: number;
+}
+
+export interface AaeStats {
+  rounds: number;
+  exchanges: number;
+  keysRepaired: number;
+  /** Bytes of AAE request and response bodies this node sent and received as initiator. */
+  bytesSent: number;
+  bytesReceived: number;
+  lastRebuildMs: number;
+}
+
+export interface AntiEntropyOptions {
+  store: LogStore;
+  membership: Membership;
+  transport: Transport;
+  partitions: number;
+  /** The vnodes this node replicates, and each one's other replicas, under the current ring. */
+  replicasOf: (vnode: number) => string[];
+  intervalMs: number;
+  monotonic: () => number;
+  logger: Logger;
+  /** Counts AAE bytes on the wire (request, response). */
+  traffic: () => { sent: number; received: number };
+}
+
+const toBytes = (a: BigUint64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const fromBytes = (b: Uint8Array) => new BigUint64Array(new Uint8Array(b).buffer);
+
+export class AntiEntropy {
+  private readonly trees: MerkleTree[];
+  readonly stats: AaeStats = { rounds: 0, exchanges: 0, keysRepaired: 0, bytesSent: 0, bytesReceived: 0, lastRebuildMs: 0 };
+  readonly last = new Map<number, VnodeExchange>();
+  private cursor = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: AntiEntropyOptions) {
+    this.trees = Array.from({ length: o.partitions }, () => new MerkleTree());
+  }
+
+  /** Builds every tree from the projection: one pass over the stored states. */
+  rebuild(): void {
+    const started = this.o.monotonic();
+    for (let v = 0; v < this.o.partitions; v++) {
+      const t = new MerkleTree();
+      for (const row of this.o.store.scan(v)) t.update(row.key, null, stateDigest(row.state));
+      this.trees[v] = t;
+    }
+    this.stats.lastRebuildMs = Math.round(this.o.monotonic() - started);
+  }
+
+  onChange = (changes: StateChange[]): void => {
+    for (const c of changes) this.trees[c.vnode]!.update(c.key, c.before ? stateDigest(c.before) : null, stateDigest(c.after));
+  };
+
+  root(vnode: number): bigint {
+    return this.trees[vnode]!.root();
+  }
+
+  start(): void {
+    if (this.o.intervalMs <= 0) return;
+    const loop = async () => {
+      if (this.stopped) return;
+      try {
+        await this.step();
+      } catch (err) {
+        this.o.logger.debug({ err: (err as Error).message }, "anti-entropy exchange failed; the next round retries");
+      }
+      if (!this.stopped) this.timer = setTimeout(loop, this.o.intervalMs);
+    };
+    this.timer = setTimeout(loop, this.o.intervalMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** Exchanges the next vnode with each of its other replicas (the smaller id initiates a pair). */
+  async step(): Promise<void> {
+    const vnode = this.cursor;
+    this.cursor = (this.cursor + 1) % this.o.partitions;
+    if (this.cursor === 0) this.stats.rounds++;
+    const self = this.o.membership.self.id;
+    for (const peer of this.o.replicasOf(vnode)) {
+      if (peer > self && this.o.membership.isUp(peer)) await this.exchange(vnode, peer);
+    }
+  }
+
+  /** Local keys of the given leaves with their digests. */
+  private keysIn(vnode: number, leaves: Set<number>): Map<string, { digest: bigint; state: Uint8Array }> {
+    const out = new Map<string, { digest: bigint; state: Uint8Array }>();
+    for (const row of this.o.store.scan(vnode)) if (leaves.has(leafOf(row.key))) out.set(row.key, { digest: stateDigest(row.state), state: row.state });
+    return out;
+  }
+
+  async exchange(vnode: number, peerId: string): Promise<number> {
+    const peer = this.o.membership.peer(peerId);
+    if (!peer) return 0;
+    const before = { ...this.o.traffic() };
+    const call = <T>(req: AaeRequest) => this.o.transport.call<T>(peer, AAE_ROUTE, req);
+    const tree = this.trees[vnode]!;
+    let repaired = 0;
+    try {
+      const [root, branches] = await call<[Uint8Array, Uint8Array]>({ op: "tree", vnode });
+      if (fromBytes(root)[0] === tree.root()) return 0;
+      const diffBranches = differing(tree.branches(), fromBytes(branches));
+      const remoteLeaves = await call<Uint8Array[]>({ op: "leaves", vnode, branches: diffBranches });
+      const diffLeaves = diffBranches.flatMap((b, i) => differing(tree.leafRange(b), fromBytes(remoteLeaves[i]!)).map((l) => b * FANOUT + l));
+      const remoteKeys = new Map((await call<[string, Uint8Array][]>({ op: "keys", vnode, leaves: diffLeaves })).map(([k, d]) => [k, fromBytes(d)[0]!]));
+      const localKeys = this.keysIn(vnode, new Set(diffLeaves));
+      const push = [...localKeys].filter(([k, l]) => remoteKeys.get(k) !== l.digest);
+      const pull = [...remoteKeys].filter(([k, d]) => localKeys.get(k)?.digest !== d).map(([k]) => k);
+      if (push.length > 0) await call<number>({ op: "push", vnode, states: push.map(([k, l]) => [k, stateToWire(decodeState(l.state))]) });
+      if (pull.length > 0) {
+        const states = await call<[string, StateWire][]>({ op: "pull", vnode, keys: pull });
+        await this.o.store.applyEntries(vnode, states.map(([key, w]) => ({ kind: "state", key, state: stateFromWire(w) })));
+      }
+      repaired = new Set([...push.map(([k]) => k), ...pull]).size;
+      return repaired;
+    } finally {
+      const after = this.o.traffic();
+      this.stats.bytesSent += after.sent - before.sent;
+      this.stats.bytesReceived += after.received - before.received;
+      this.stats.exchanges++;
+      this.stats.keysRepaired += repaired;
+      this.last.set(vnode, { vnode, peer: peerId, atMs: this.o.monotonic(), keysRepaired: repaired });
+    }
+  }
+
+  /** Answers a peer's exchange request. */
+  async handle(req: AaeRequest): Promise<unknown> {
+    const tree = this.trees[req.vnode]!;
+    switch (req.op) {
+      case "tree":
+        return [toBytes(new BigUint64Array([tree.root()])), toBytes(tree.branches())];
+      case "leaves":
+        return req.branches.map((b) => toBytes(tree.leafRange(b)));
+      case "keys":
+        return [...this.keysIn(req.vnode, new Set(req.leaves))].map(([k, l]) => [k, toBytes(new BigUint64Array([l.digest]))]);
+      case "push":
+        await this.o.store.applyEntries(req.vnode, req.states.map(([key, w]) => ({ kind: "state", key, state: stateFromWire(w) })));
+        return req.states.length;
+      case "pull":
+        return req.keys.map((k) => [k, stateToWire(this.o.store.read(req.vnode, k))]);
+    }
+  }
+}
+
