@@ -64,7 +64,12 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
   const tracing = startTracing(settings.nodeId);
   const db = openDatabase(settings.dataDir, settings);
   const identity = loadIdentity(db, settings.nodeId, settings.partitions, deps.random);
-  const store = new LogStore(db, { groupCommitMaxBatch: settings.groupCommitMaxBatch, snapshotEvery: settings.snapshotEvery, now: deps.now });
+  const store = new LogStore(db, {
+    groupCommitMaxBatch: settings.groupCommitMaxBatch,
+    snapshotEvery: settings.snapshotEvery,
+    snapshotTailRatio: settings.snapshotTailRatio,
+    now: deps.now,
+  });
   const hints = new HintStore(db, deps.now);
   const ring = loadRing(db, settings);
 

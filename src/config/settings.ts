@@ -32,8 +32,10 @@ export interface Settings {
   mmapBytes: number;
   /** Most writes one group commit (one transaction) takes. */
   groupCommitMaxBatch: number;
-  /** Events a vnode's log grows past its last snapshot before a new snapshot compacts it. */
+  /** Most events a vnode's log grows past its last snapshot before a new snapshot compacts it. */
   snapshotEvery: number;
+  /** A vnode is compacted sooner, once its log tail exceeds this many times its key count. */
+  snapshotTailRatio: number;
   /** Whole request must arrive within this (slow-client guard). */
   requestTimeoutMs: number;
   /** Idle keep-alive connections are closed after this. */
@@ -93,6 +95,7 @@ export const DEFAULTS: Settings = {
   mmapBytes: 256 * 1024 * 1024,
   groupCommitMaxBatch: 512,
   snapshotEvery: 10_000,
+  snapshotTailRatio: 1,
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
   connectionTimeoutMs: 30_000,
@@ -179,6 +182,7 @@ function validate(s: Settings): void {
   if (!["full", "normal", "off"].includes(s.fsync)) throw new SettingsError(`fsync must be full, normal or off, got ${s.fsync}`);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(s.nodeId)) throw new SettingsError(`nodeId must be 1–64 of [A-Za-z0-9_.-], got ${s.nodeId}`);
   if (s.maxValueBytes > s.maxBodyBytes) throw new SettingsError("maxValueBytes cannot exceed maxBodyBytes");
+  if (!(s.snapshotTailRatio > 0)) throw new SettingsError(`snapshotTailRatio must be positive, got ${s.snapshotTailRatio}`);
   if (s.defaultR > s.replicas || s.defaultW > s.replicas) throw new SettingsError("defaultR and defaultW cannot exceed replicas");
   if (clusterMembers(s).length > 1 && s.clusterSecret === "") {
     throw new SettingsError(`a node with peers needs a cluster secret: set ${envName("clusterSecret")}`);

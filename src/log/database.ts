@@ -38,9 +38,14 @@ export interface DatabaseTuning {
 export function openDatabase(dataDir: string, tuning: DatabaseTuning, migrations = readMigrations()): Database {
   mkdirSync(dataDir, { recursive: true });
   const db = new Database(join(dataDir, "ringlog.db"), { create: true, strict: true });
+  // Compaction frees pages all the time; incremental auto-vacuum lets the file give them
+  // back. It can only be chosen before the first table exists.
+  db.exec("PRAGMA auto_vacuum = INCREMENTAL");
   db.exec("PRAGMA journal_mode = WAL");
   db.exec(`PRAGMA synchronous = ${SYNCHRONOUS[tuning.fsync]}`);
   db.exec(`PRAGMA wal_autocheckpoint = ${tuning.walCheckpointPages}`);
+  // After a checkpoint the WAL file is cut back to this, so it stays bounded on disk.
+  db.exec(`PRAGMA journal_size_limit = ${tuning.walCheckpointPages * 4096}`);
   db.exec(`PRAGMA mmap_size = ${tuning.mmapBytes}`);
   db.exec("PRAGMA busy_timeout = 5000");
   db.exec("PRAGMA cache_size = -65536");

@@ -42,6 +42,8 @@ export interface StateChange {
 export interface StoreOptions {
   groupCommitMaxBatch: number;
   snapshotEvery: number;
+  /** A vnode is also compacted once its log tail exceeds this many times its key count. */
+  snapshotTailRatio: number;
   now: () => number;
 }
 
@@ -52,12 +54,17 @@ export interface StoreStats {
   largestBatch: number;
 }
 
+const MIN_TAIL = 16;
+const VACUUM_PAGES_PER_SNAPSHOT = 256;
+
 export class LogStore {
   private readonly queue: Pending[] = [];
   private flushScheduled = false;
   private readonly heads = new Map<number, number>();
   private readonly snapshotSeq = new Map<number, number>();
   private readonly snapshotDue = new Set<number>();
+  /** Keys per vnode, so compaction can keep the log tail proportional to the live data. */
+  private readonly keyCounts = new Map<number, number>();
   private closed = false;
   readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0 };
   /** Told of every committed state change, in commit order (anti-entropy keeps its trees with it). */
@@ -79,6 +86,9 @@ export class LogStore {
     for (const r of db.query<{ vnode: number; seq: number }, []>("SELECT vnode, seq FROM snapshots").all()) {
       this.snapshotSeq.set(r.vnode, r.seq);
       this.heads.set(r.vnode, r.seq);
+    }
+    for (const r of db.query<{ vnode: number; n: number }, []>("SELECT vnode, COUNT(*) AS n FROM projection GROUP BY vnode").all()) {
+      this.keyCounts.set(r.vnode, r.n);
     }
     for (const r of db.query<{ vnode: number; seq: number }, []>("SELECT vnode, MAX(seq) AS seq FROM events GROUP BY vnode").all()) {
       this.heads.set(r.vnode, Math.max(r.seq, this.heads.get(r.vnode) ?? 0));
@@ -172,6 +182,7 @@ export class LogStore {
           const after = encodeState(t.state);
           this.upsertState.run(t.vnode, t.key, after);
           changes.push({ vnode: t.vnode, key: t.key, before: t.before, after });
+          if (t.before === null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 0) + 1);
         }
       })();
     } catch (err) {
@@ -206,10 +217,20 @@ export class LogStore {
     this.scheduleSnapshots(touched.values());
   }
 
+  /**
+   * How long a vnode's log may grow past its snapshot: proportional to its keys, so an
+   * overwrite-heavy vnode stays small, capped by snapshotEvery, and never below a floor
+   * under which a snapshot would cost more than the log it saves.
+   */
+  private tailLimit(vnode: number): number {
+    const proportional = Math.max(MIN_TAIL, Math.ceil(this.opts.snapshotTailRatio * (this.keyCounts.get(vnode) ?? 0)));
+    return Math.min(this.opts.snapshotEvery, proportional);
+  }
+
   private scheduleSnapshots(touched: Iterable<{ vnode: number }>): void {
     const before = this.snapshotDue.size;
     for (const { vnode } of touched) {
-      if (this.head(vnode) - (this.snapshotSeq.get(vnode) ?? 0) >= this.opts.snapshotEvery) this.snapshotDue.add(vnode);
+      if (this.head(vnode) - (this.snapshotSeq.get(vnode) ?? 0) >= this.tailLimit(vnode)) this.snapshotDue.add(vnode);
     }
     if (before === 0 && this.snapshotDue.size > 0) setImmediate(() => this.snapshotNext());
   }
@@ -239,9 +260,20 @@ export class LogStore {
         .run(vnode, seq, this.opts.now());
       this.db.query("DELETE FROM events WHERE vnode = ? AND seq <= ?").run(vnode, seq);
     })();
+    this.returnFreePages();
     this.snapshotSeq.set(vnode, seq);
     this.stats.snapshots++;
     return seq;
+  }
+
+  /**
+   * Gives pages compaction freed back to the file system once they are a quarter of the
+   * file, a bounded number at a time so no vacuum stalls writes for long.
+   */
+  private returnFreePages(): void {
+    const free = this.db.query<{ freelist_count: number }, []>("PRAGMA freelist_count").get()!.freelist_count;
+    const total = this.db.query<{ page_count: number }, []>("PRAGMA page_count").get()!.page_count;
+    if (free > 64 && free * 4 > total) this.db.exec(`PRAGMA incremental_vacuum(${VACUUM_PAGES_PER_SNAPSHOT})`);
   }
 
   /** The vnode's projection recomputed from its snapshot and the log tail after it. */
@@ -275,6 +307,11 @@ export class LogStore {
 
   logLength(vnode: number): number {
     return (this.db.query<{ n: number }, [number]>("SELECT COUNT(*) AS n FROM events WHERE vnode = ?").get(vnode)?.n ?? 0);
+  }
+
+  /** Resolves once queued writes have committed and due snapshots have been taken. */
+  async settled(): Promise<void> {
+    while (this.queue.length > 0 || this.flushScheduled || this.snapshotDue.size > 0) await new Promise((r) => setImmediate(r));
   }
 
   /** Waits for queued writes to commit, then closes. */

@@ -28,7 +28,7 @@ afterAll(() => {
 function openNode(dir: string, snapshotEvery = 10_000) {
   const db = openDatabase(dir, TUNING);
   const identity = loadIdentity(db, "n1", 64, Math.random);
-  const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery, now: Date.now });
+  const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery, snapshotTailRatio: 1_000, now: Date.now });
   const coordinator = new Coordinator({
     store,
     hints: new HintStore(db, Date.now),
