@@ -86,6 +86,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     downAfterMs: settings.downAfterMs,
     logger,
     onRing: (r) => writeMeta(db, "ring", JSON.stringify(r)),
+    hintedVnodes: () => hints.vnodes(),
   });
   const replicas = new ReplicaClient(transport, membership);
   const coordinator = new Coordinator({
@@ -113,6 +114,8 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     monotonic: deps.monotonic,
     logger,
     traffic: () => http.traffic.get(AAE_ROUTE) ?? { sent: 0, received: 0 },
+    now: deps.now,
+    tombstoneGraceMs: settings.tombstoneGraceMs,
   });
   antiEntropy.rebuild();
   store.onChange = antiEntropy.onChange;

@@ -18,7 +18,8 @@ export type AaeRequest =
   | { op: "leaves"; vnode: number; branches: number[] }
   | { op: "keys"; vnode: number; leaves: number[] }
   | { op: "push"; vnode: number; states: [string, StateWire][] }
-  | { op: "pull"; vnode: number; keys: string[] };
+  | { op: "pull"; vnode: number; keys: string[] }
+  | { op: "collect"; vnode: number; tombstones: [string, bigint][] };
 
 export interface VnodeExchange {
   vnode: number;
@@ -35,6 +36,7 @@ export interface AaeStats {
   bytesSent: number;
   bytesReceived: number;
   lastRebuildMs: number;
+  tombstonesCollected: number;
 }
 
 export interface AntiEntropyOptions {
@@ -49,6 +51,9 @@ export interface AntiEntropyOptions {
   logger: Logger;
   /** Counts AAE bytes on the wire (request, response). */
   traffic: () => { sent: number; received: number };
+  /** Wall clock, and how old a tombstone must be before it may be collected. */
+  now: () => number;
+  tombstoneGraceMs: number;
 }
 
 const toBytes = (a: BigUint64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -56,8 +61,10 @@ const fromBytes = (b: Uint8Array) => new BigUint64Array(new Uint8Array(b).buffer
 
 export class AntiEntropy {
   private readonly trees: MerkleTree[];
-  readonly stats: AaeStats = { rounds: 0, exchanges: 0, keysRepaired: 0, bytesSent: 0, bytesReceived: 0, lastRebuildMs: 0 };
+  readonly stats: AaeStats = { rounds: 0, exchanges: 0, keysRepaired: 0, bytesSent: 0, bytesReceived: 0, lastRebuildMs: 0, tombstonesCollected: 0 };
   readonly last = new Map<number, VnodeExchange>();
+  /** Per vnode, the root each peer was last found to share with this node. */
+  private readonly agreed = new Map<number, Map<string, bigint>>();
   private cursor = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
@@ -78,7 +85,7 @@ export class AntiEntropy {
   }
 
   onChange = (changes: StateChange[]): void => {
-    for (const c of changes) this.trees[c.vnode]!.update(c.key, c.before ? stateDigest(c.before) : null, stateDigest(c.after));
+    for (const c of changes) this.trees[c.vnode]!.update(c.key, c.before ? stateDigest(c.before) : null, c.after ? stateDigest(c.after) : null);
   };
 
   root(vnode: number): bigint {
@@ -113,6 +120,37 @@ export class AntiEntropy {
     for (const peer of this.o.replicasOf(vnode)) {
       if (peer > self && this.o.membership.isUp(peer)) await this.exchange(vnode, peer);
     }
+    await this.collectTombstones(vnode);
+  }
+
+  /**
+   * Collects the vnode's tombstones once every replica is known to hold them: this node
+   * (the smallest id, which exchanges with all the others) found the same root on every
+   * other replica, nothing has changed since, every replica is up, and no node holds hints
+   * for the vnode (a hint could carry a write the tombstone covers). The grace period only
+   * adds to those conditions; it never suffices alone.
+   */
+  private async collectTombstones(vnode: number): Promise<void> {
+    const self = this.o.membership.self.id;
+    const peers = this.o.replicasOf(vnode);
+    const root = this.trees[vnode]!.root();
+    const agreed = this.agreed.get(vnode);
+    if (peers.length === 0 || peers.some((p) => p < self || !this.o.membership.isUp(p) || agreed?.get(p) !== root)) return;
+    if (this.o.membership.mayHoldHints(vnode)) return;
+    const cutoff = this.o.now() - this.o.tombstoneGraceMs;
+    const tombstones: [string, bigint][] = [];
+    for (const row of this.o.store.scan(vnode)) {
+      const state = decodeState(row.state);
+      if (state.siblings.length > 0 && state.siblings.every((v) => v.value === null && v.ts < cutoff)) tombstones.push([row.key, stateDigest(row.state)]);
+    }
+    if (tombstones.length === 0) return;
+    for (const p of peers) {
+      const peer = this.o.membership.peer(p);
+      if (!peer) return;
+      await this.o.transport.call<number>(peer, AAE_ROUTE, { op: "collect", vnode, tombstones } satisfies AaeRequest);
+    }
+    const outcomes = await this.o.store.applyEntries(vnode, tombstones.map(([key, digest]) => ({ kind: "collect", key, digest })));
+    this.stats.tombstonesCollected += outcomes.filter((o) => o.appended).length;
   }
 
   /** Local keys of the given leaves with their digests. */
@@ -131,7 +169,12 @@ export class AntiEntropy {
     let repaired = 0;
     try {
       const [root, branches] = await call<[Uint8Array, Uint8Array]>({ op: "tree", vnode });
-      if (fromBytes(root)[0] === tree.root()) return 0;
+      const remoteRoot = fromBytes(root)[0]!;
+      if (remoteRoot === tree.root()) {
+        if (!this.agreed.has(vnode)) this.agreed.set(vnode, new Map());
+        this.agreed.get(vnode)!.set(peerId, remoteRoot);
+        return 0;
+      }
       const diffBranches = differing(tree.branches(), fromBytes(branches));
       const remoteLeaves = await call<Uint8Array[]>({ op: "leaves", vnode, branches: diffBranches });
       const diffLeaves = diffBranches.flatMap((b, i) => differing(tree.leafRange(b), fromBytes(remoteLeaves[i]!)).map((l) => b * FANOUT + l));
@@ -171,6 +214,12 @@ export class AntiEntropy {
         return req.states.length;
       case "pull":
         return req.keys.map((k) => [k, stateToWire(this.o.store.read(req.vnode, k))]);
+      case "collect": {
+        const outcomes = await this.o.store.applyEntries(req.vnode, req.tombstones.map(([key, digest]) => ({ kind: "collect", key, digest: BigInt(digest) })));
+        const collected = outcomes.filter((o) => o.appended).length;
+        this.stats.tombstonesCollected += collected;
+        return collected;
+      }
     }
   }
 }

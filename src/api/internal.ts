@@ -92,7 +92,7 @@ export function internalHandlers(deps: InternalDeps): Record<string, Handler> {
 
     async internalAae(req, reply) {
       const body = unpackBody<AaeRequest>(req);
-      if (!body || typeof body !== "object" || !["tree", "leaves", "keys", "push", "pull"].includes(body.op)) {
+      if (!body || typeof body !== "object" || !["tree", "leaves", "keys", "push", "pull", "collect"].includes(body.op)) {
         throw new RinglogError("invalid_request", "expected an anti-entropy request {op, vnode, ...}");
       }
       checkVnode(body.vnode);

@@ -228,7 +228,8 @@ export interface paths {
          * Anti-entropy exchange step
          * @description One step of a Merkle exchange for one vnode, msgpack: `tree` (root and branch
          *     hashes), `leaves` (leaf hashes of given branches), `keys` (keys and digests of given
-         *     leaves), `push` (states to merge here), `pull` (states of given keys).
+         *     leaves), `push` (states to merge here), `pull` (states of given keys), `collect`
+         *     (tombstones every replica holds, removed here if this replica's state is that tombstone).
          */
         post: operations["internalAae"];
         delete?: never;
@@ -361,6 +362,8 @@ export interface components {
             bytesReceived: number;
             /** @description How long building the trees at start-up took. */
             lastRebuildMs: number;
+            /** @description Tombstones removed once every replica was known to hold them. */
+            tombstonesCollected: number;
             vnodes: {
                 vnode: number;
                 /** @description This node's Merkle root of the vnode, hex. */

@@ -73,6 +73,8 @@ export interface Settings {
   hintRatePerSec: number;
   /** Pause between two anti-entropy vnode exchanges (one vnode at a time); 0 turns AAE off. */
   aaeIntervalMs: number;
+  /** A tombstone younger than this is never collected, even once every replica holds it. */
+  tombstoneGraceMs: number;
   /** Enables the fault-injection layer and its /debug/faults route. Tests only. */
   testFaults: boolean;
 }
@@ -116,6 +118,7 @@ export const DEFAULTS: Settings = {
   hintIntervalMs: 250,
   hintRatePerSec: 5_000,
   aaeIntervalMs: 100,
+  tombstoneGraceMs: 10_000,
   testFaults: false,
 };
 
@@ -172,6 +175,7 @@ function validate(s: Settings): void {
     "downAfterMs",
     "hintIntervalMs",
     "hintRatePerSec",
+    "tombstoneGraceMs",
   ];
   for (const key of positive) {
     const v = s[key];

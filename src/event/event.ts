@@ -31,7 +31,7 @@ export type EventWire = [
 ];
 
 /** msgpack with plain arrays and maps only, so the wire form is stable across versions. */
-export const packr = new Packr({ useRecords: false, moreTypes: false });
+export const packr = new Packr({ useRecords: false, moreTypes: false, useBigIntExtension: false, largeBigIntToFloat: false, int64AsType: "bigint" });
 
 export function eventToWire(e: Event): EventWire {
   return [e.key, e.dot.actor, e.dot.counter, toWire(e.context), e.value, e.contentType, e.ts, e.origin ?? null];

@@ -59,6 +59,10 @@ export class HintStore {
       .map((r) => ({ target: r.target, count: r.n, oldestAgeMs: now - r.oldest }));
   }
 
+  vnodes(): number[] {
+    return this.db.query<{ vnode: number }, []>("SELECT DISTINCT vnode FROM hints").all().map((r) => r.vnode);
+  }
+
   total(): number {
     return this.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM hints").get()?.n ?? 0;
   }

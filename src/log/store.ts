@@ -36,7 +36,8 @@ export interface StateChange {
   vnode: number;
   key: string;
   before: Uint8Array | null;
-  after: Uint8Array;
+  /** null when the key was removed (a collected tombstone). */
+  after: Uint8Array | null;
 }
 
 export interface StoreOptions {
@@ -73,6 +74,7 @@ export class LogStore {
   private readonly selectState;
   private readonly insertEvent;
   private readonly upsertState;
+  private readonly deleteState;
 
   constructor(
     private readonly db: Database,
@@ -83,6 +85,7 @@ export class LogStore {
     this.upsertState = db.query(
       "INSERT INTO projection (vnode, key, state) VALUES (?, ?, ?) ON CONFLICT (vnode, key) DO UPDATE SET state = excluded.state",
     );
+    this.deleteState = db.query("DELETE FROM projection WHERE vnode = ? AND key = ?");
     for (const r of db.query<{ vnode: number; seq: number }, []>("SELECT vnode, seq FROM snapshots").all()) {
       this.snapshotSeq.set(r.vnode, r.seq);
       this.heads.set(r.vnode, r.seq);
@@ -179,6 +182,12 @@ export class LogStore {
           }
         });
         for (const t of touched.values()) {
+          if (t.state === EMPTY_STATE) {
+            this.deleteState.run(t.vnode, t.key);
+            changes.push({ vnode: t.vnode, key: t.key, before: t.before, after: null });
+            if (t.before !== null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 1) - 1);
+            continue;
+          }
           const after = encodeState(t.state);
           this.upsertState.run(t.vnode, t.key, after);
           changes.push({ vnode: t.vnode, key: t.key, before: t.before, after });
@@ -286,7 +295,9 @@ export class LogStore {
     for (const r of this.db.query<{ body: Uint8Array }, [number, number]>("SELECT body FROM events WHERE vnode = ? AND seq > ? ORDER BY seq").iterate(vnode, from)) {
       const e = decodeEntry(r.body);
       const key = entryKey(e);
-      states.set(key, applyEntry(states.get(key) ?? EMPTY_STATE, e));
+      const next = applyEntry(states.get(key) ?? EMPTY_STATE, e);
+      if (next === EMPTY_STATE) states.delete(key);
+      else states.set(key, next);
     }
     return states;
   }

@@ -26,6 +26,8 @@ export interface GossipMessage {
   from: Peer;
   members: Peer[];
   ring: Ring;
+  /** Vnodes the sender holds hints for: while any node does, no tombstone there is collected. */
+  hinted?: number[];
 }
 
 export interface MembershipOptions {
@@ -39,12 +41,14 @@ export interface MembershipOptions {
   logger: Logger;
   /** Persists a newer ring learned from gossip. */
   onRing: (ring: Ring) => void;
+  /** Vnodes this node holds hints for. */
+  hintedVnodes: () => number[];
 }
 
 export const GOSSIP_ROUTE = "/internal/gossip";
 
 export class Membership {
-  private readonly peers = new Map<string, { url: string; lastContact?: number; status?: MemberStatus }>();
+  private readonly peers = new Map<string, { url: string; lastContact?: number; status?: MemberStatus; hinted?: number[] }>();
   private ringState: Ring;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
@@ -105,12 +109,29 @@ export class Membership {
 
   message(): GossipMessage {
     const members = [this.opts.self, ...[...this.peers].map(([id, p]) => ({ id, url: p.url }))];
-    return { from: this.opts.self, members, ring: this.ringState };
+    return { from: this.opts.self, members, ring: this.ringState, hinted: this.opts.hintedVnodes() };
+  }
+
+  /**
+   * Whether any node may hold hints for the vnode: this one, any member whose last gossip
+   * said so, or any ring member that is down or unheard of (its queues are unknown).
+   */
+  mayHoldHints(vnode: number): boolean {
+    if (this.opts.hintedVnodes().includes(vnode)) return true;
+    for (const id of new Set([...this.peers.keys(), ...this.ringState.owners])) {
+      if (id === this.opts.self.id) continue;
+      const p = this.peers.get(id);
+      if (!this.isUp(id) || p?.hinted === undefined || p.hinted.includes(vnode)) return true;
+    }
+    return false;
   }
 
   /** Handles a peer's gossip (inbound call or the answer to ours): merge, and note the contact. */
   receive(msg: GossipMessage): void {
-    if (msg.from.id !== this.opts.self.id) this.touch(msg.from);
+    if (msg.from.id !== this.opts.self.id) {
+      this.touch(msg.from);
+      this.peers.get(msg.from.id)!.hinted = msg.hinted ?? [];
+    }
     for (const m of msg.members) {
       if (m.id !== this.opts.self.id && !this.peers.has(m.id)) this.peers.set(m.id, { url: m.url });
     }
