@@ -1,0 +1,43 @@
+/** What a result was measured on: the commit and the machine. */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { cpus, loadavg, release, totalmem } from "node:os";
+
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/**
+ * `git rev-parse --short HEAD`, with `-dirty` when tracked files have changes. Untracked files
+ * do not count (as with `git describe --dirty`): result files of earlier runs are untracked.
+ */
+export function commitId(): string {
+  const head = run("git", ["rev-parse", "--short", "HEAD"]);
+  return run("git", ["status", "--porcelain", "--untracked-files=no"]) === "" ? head : `${head}-dirty`;
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  kernel: string;
+  bun: string;
+  node: string;
+  /** 1-minute load average when the run began: other work on the machine skews every figure. */
+  loadAverage: number;
+}
+
+export function machineInfo(): Machine {
+  const model = readFileSync("/proc/cpuinfo", "utf8").match(/^model name\s*:\s*(.+)$/m);
+  return {
+    cpu: model?.[1]?.trim() ?? "unknown",
+    cores: cpus().length,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    bun: Bun.version,
+    node: run("node", ["--version"]),
+    loadAverage: loadavg()[0]!,
+  };
+}

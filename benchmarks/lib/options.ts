@@ -1,0 +1,55 @@
+/** The command-line settings every scenario shares, and the fixed workload. */
+import { parseArgs } from "node:util";
+
+export type Fsync = "full" | "normal" | "off";
+
+export interface BenchOptions {
+  /** Length of each measured phase. */
+  seconds: number;
+  /** Total client connections of each phase. */
+  connections: number;
+  /** RINGLOG_FSYNC of every Ringlog node. */
+  fsync: Fsync;
+}
+
+/** The workload of the issue: 100-byte values over 100,000 keys. */
+export const WORKLOAD = {
+  keyPrefix: "bench/",
+  keyCount: 100_000,
+  valueBytes: 100,
+  contentType: "application/octet-stream",
+  /** Repeated blind PUTs of one key would pile up siblings; under lww each one replaces the last. */
+  resolvers: "bench/=lww",
+} as const;
+
+export class UsageError extends Error {}
+
+export const OPTIONS_USAGE = "[--seconds N (20)] [--connections N (64)] [--fsync full|normal|off (normal)]";
+
+function positiveInt(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer`);
+  return n;
+}
+
+export function parseOptions(args: string[]): BenchOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { seconds: { type: "string" }, connections: { type: "string" }, fsync: { type: "string" } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const fsync = values.fsync ?? "normal";
+  if (fsync !== "full" && fsync !== "normal" && fsync !== "off") throw new UsageError("--fsync must be full, normal or off");
+  return {
+    seconds: positiveInt("seconds", values.seconds, 20),
+    connections: positiveInt("connections", values.connections, 64),
+    fsync,
+  };
+}

@@ -1,0 +1,80 @@
+/** The measured phases the scenarios are made of. */
+import { join } from "node:path";
+import { type LoadResult, WrittenKeys, runLoad } from "./load.ts";
+import { WORKLOAD, type BenchOptions } from "./options.ts";
+import { type Procs, freePort, stop, waitHttpOk } from "./procs.ts";
+
+const HELLO_SERVER = join(import.meta.dir, "hello-server.ts");
+/** Rounds of preloading before giving up: each round writes what the previous ones missed. */
+const PRELOAD_ROUNDS = 5;
+
+export type Load = Pick<BenchOptions, "seconds" | "connections">;
+
+const keys = { keyPrefix: WORKLOAD.keyPrefix, keyCount: WORKLOAD.keyCount };
+
+/** Random-key PUTs of random values for `seconds`; tracked, so a preload can fill the gaps. */
+export function putPhase(procs: Procs, urls: string[], load: Load): Promise<LoadResult> {
+  return runLoad(procs, {
+    ...keys,
+    urls,
+    connections: load.connections,
+    seconds: load.seconds,
+    method: "PUT",
+    valueBytes: WORKLOAD.valueBytes,
+    contentType: WORKLOAD.contentType,
+    track: true,
+  });
+}
+
+/** Random-key GETs for `seconds`. */
+export function getPhase(procs: Procs, urls: string[], load: Load): Promise<LoadResult> {
+  return runLoad(procs, { ...keys, urls, connections: load.connections, seconds: load.seconds, method: "GET" });
+}
+
+export interface Preload {
+  keys: number;
+  rounds: number;
+  seconds: number;
+}
+
+/** Writes every key the PUT phase did not, so that every GET of the GET phase hits. */
+export async function preloadPhase(procs: Procs, urls: string[], connections: number, put: LoadResult): Promise<Preload> {
+  const written = new WrittenKeys(WORKLOAD.keyCount);
+  written.add(put);
+  const start = performance.now();
+  let missing = written.missing();
+  const total = missing.length;
+  let rounds = 0;
+  while (missing.length > 0) {
+    if (rounds === PRELOAD_ROUNDS) throw new Error(`preload: ${missing.length} keys still unwritten after ${rounds} rounds`);
+    rounds++;
+    const r = await runLoad(procs, {
+      ...keys,
+      urls,
+      connections: Math.min(connections, missing.length),
+      keyList: missing,
+      method: "PUT",
+      valueBytes: WORKLOAD.valueBytes,
+      contentType: WORKLOAD.contentType,
+      track: true,
+    });
+    written.add(r);
+    missing = written.missing();
+  }
+  return { keys: total, rounds, seconds: (performance.now() - start) / 1000 };
+}
+
+export type HelloKind = "bare" | "fastify";
+
+/** A hello-world server in its own bun process, loaded exactly like Ringlog's GET phase. */
+export async function helloPhase(procs: Procs, kind: HelloKind, load: Load): Promise<LoadResult> {
+  const port = await freePort();
+  const child = procs.spawn(`hello-${kind}`, [process.execPath, HELLO_SERVER, kind, String(port)], { logDir: procs.tempDir(`hello-${kind}`) });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitHttpOk(`${url}/`, child);
+    return await getPhase(procs, [url], load);
+  } finally {
+    await stop(child);
+  }
+}

@@ -1,0 +1,45 @@
+/** What a scenario gets and gives back; run.ts adds the date, commit and machine. */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type BenchOptions, WORKLOAD } from "./options.ts";
+import type { Procs } from "./procs.ts";
+import type { Report } from "./report.ts";
+import type { Memory } from "./rss.ts";
+
+export interface ScenarioContext {
+  procs: Procs;
+  options: BenchOptions;
+}
+
+export type ScenarioResult = Pick<Report, "config" | "phases" | "figures" | "bars" | "notes">;
+
+export type Scenario = (ctx: ScenarioContext) => Promise<ScenarioResult>;
+
+const autocannonVersion = (JSON.parse(readFileSync(join(import.meta.dir, "..", "..", "node_modules", "autocannon", "package.json"), "utf8")) as { version: string }).version;
+
+/** The settings every Ringlog load shares, for the report. */
+export function workloadConfig(options: BenchOptions): Record<string, string | number> {
+  return {
+    "load tool": `autocannon ${autocannonVersion} under node, one process, pipelining 1`,
+    connections: options.connections,
+    "seconds per phase": options.seconds,
+    keys: `${WORKLOAD.keyPrefix}<n>, n uniform in [0, ${WORKLOAD.keyCount.toLocaleString("en-US")})`,
+    "value size": `${WORKLOAD.valueBytes} random bytes, ${WORKLOAD.contentType}`,
+    RINGLOG_FSYNC: options.fsync,
+    RINGLOG_RESOLVERS: `${WORKLOAD.resolvers} (blind PUTs replace the value instead of adding siblings)`,
+  };
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** A process's memory for the report: its peak, and what its resident set is made of at the end. */
+export const describeMemory = (m: Memory) => `${mib(m.peak)} peak (at the end: ${mib(m.anon)} anonymous, ${mib(m.file)} file-backed)`;
+
+/** Notes every Ringlog scenario's report carries. */
+export const COMMON_NOTES = [
+  "Throughput counts 2xx answers only: 2xx responses / phase duration.",
+  "Latency comes from autocannon's histogram, which records whole milliseconds.",
+  "The load tool and the servers share the machine's cores, as they do for the hello-world baselines. " +
+    "The cores column splits the CPU used during each phase between the load tool, the servers under test and anything else on the machine; " +
+    "a share of more than a few hundredths for `other` means the figures were disturbed.",
+];
