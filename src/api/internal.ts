@@ -69,7 +69,14 @@ export function internalHandlers(deps: InternalDeps): Record<string, Handler> {
   };
   return {
     async internalGossip(req, reply) {
-      deps.membership.receive(unpackBody<GossipMessage>(req));
+      const msg = unpackBody<GossipMessage>(req);
+      const isPeer = (p: unknown) => !!p && typeof (p as { id?: unknown }).id === "string" && typeof (p as { url?: unknown }).url === "string";
+      const ring = msg?.ring as { epoch?: unknown; owners?: unknown } | undefined;
+      const ringOk = !!ring && Number.isInteger(ring.epoch) && Array.isArray(ring.owners) && ring.owners.length === deps.partitions && ring.owners.every((o) => typeof o === "string");
+      if (!msg || typeof msg !== "object" || !isPeer(msg.from) || !Array.isArray(msg.members) || !msg.members.every(isPeer) || !ringOk) {
+        throw new RinglogError("invalid_request", "malformed gossip message");
+      }
+      deps.membership.receive(msg);
       return sendPacked(reply, deps.membership.message());
     },
 
@@ -106,7 +113,9 @@ export function internalHandlers(deps: InternalDeps): Record<string, Handler> {
 
     async internalRead(req, reply) {
       const keys = unpackBody<[number, string][]>(req);
-      if (!Array.isArray(keys)) throw new RinglogError("invalid_request", "expected a list of [vnode, key]");
+      if (!Array.isArray(keys) || !keys.every((k) => Array.isArray(k) && k.length === 2 && typeof k[1] === "string")) {
+        throw new RinglogError("invalid_request", "expected a list of [vnode, key]");
+      }
       return sendPacked(
         reply,
         keys.map(([vnode, key]) => {

@@ -55,7 +55,7 @@ function toRinglogError(err: unknown, req: FastifyRequest): RinglogError {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new RinglogError("body_too_large", "request body is too large", { limit: Number(req.routeOptions.bodyLimit) });
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return new RinglogError("unsupported_media_type", e.message ?? "unsupported media type");
+      return new RinglogError("invalid_content_type", "the content type is not of the form type/subtype");
     case "FST_ERR_BAD_URL":
       return new RinglogError(req.url.startsWith("/kv/") ? "invalid_key" : "invalid_request", "the URL is not valid percent-encoding");
     case "FST_ERR_MAX_PARAM_LENGTH":
