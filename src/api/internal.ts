@@ -7,6 +7,7 @@ import type { HintStore } from "../hints/hints.ts";
 import type { LogStore } from "../log/store.ts";
 import type { GossipMessage, Membership } from "../membership/membership.ts";
 import { type SegmentWire, segmentFromWire } from "../segment/segment.ts";
+import { entryKey } from "../log/entry.ts";
 import type { FaultLayer } from "../transport/faults.ts";
 import { FROM_HEADER, MSGPACK, SECRET_HEADER } from "../transport/transport.ts";
 import { RinglogError } from "../errors.ts";
@@ -85,7 +86,9 @@ export function internalHandlers(deps: InternalDeps): Record<string, Handler> {
       if (!Array.isArray(wires)) throw new RinglogError("invalid_request", "expected a list of segments");
       const segments = wires.map((w) => {
         try {
-          return segmentFromWire(w);
+          const s = segmentFromWire(w);
+          if (s.entries.some((e) => typeof entryKey(e) !== "string")) throw new Error("entry without a key");
+          return s;
         } catch {
           throw new RinglogError("invalid_request", "malformed segment");
         }

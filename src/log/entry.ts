@@ -48,6 +48,8 @@ export function entryFromWire(w: EntryWire): LogEntry {
       return { kind: "state", key: w[1], state: stateFromWire(w[2]) };
     case 2:
       return { kind: "collect", key: w[1], digest: BigInt(w[2]) };
+    default:
+      throw new Error(`unknown log entry kind ${String((w as unknown[])[0])}`);
   }
 }
 
