@@ -137,6 +137,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     logger,
     tracing: tracing.enabled,
     maxBodyBytes: settings.maxBodyBytes,
+    maxHeaderBytes: settings.maxContextBytes + settings.maxKeyBytes * 3 + 16 * 1024,
     maxParamLength: settings.maxKeyBytes * 3,
     requestTimeoutMs: settings.requestTimeoutMs,
     keepAliveTimeoutMs: settings.keepAliveTimeoutMs,

@@ -19,6 +19,8 @@ export interface ServerOptions {
   handlers: Record<string, Handler>;
   logger: Logger;
   maxBodyBytes: number;
+  /** Largest request head (request line and headers) the server reads. */
+  maxHeaderBytes: number;
   /** Longest raw path parameter the router accepts (percent-encoded). */
   maxParamLength: number;
   requestTimeoutMs: number;
@@ -75,6 +77,17 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     keepAliveTimeout: opts.keepAliveTimeoutMs,
     connectionTimeout: opts.connectionTimeoutMs,
     return503OnClosing: true,
+    // Request heads may carry a context header of maxContextBytes plus the usual headers.
+    http: { maxHeaderSize: opts.maxHeaderBytes },
+    clientErrorHandler: (err: NodeJS.ErrnoException & { code?: string }, socket: import("node:net").Socket) => {
+      if (!socket.writable) return;
+      const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+      const body = JSON.stringify(
+        new RinglogError("invalid_request", status === 431 ? "the request head is too large" : "the request is not valid HTTP/1.1").toBody(),
+      );
+      const reason = status === 431 ? "Request Header Fields Too Large" : "Bad Request";
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
     routerOptions: { maxParamLength: opts.maxParamLength, ignoreTrailingSlash: false },
     ajv: { customOptions: { coerceTypes: true, allErrors: false } },
     frameworkErrors: (err, req, reply) => {
