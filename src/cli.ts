@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { type Settings, loadSettings } from "./config/settings.ts";
 import { startNode } from "./node.ts";
 import { RinglogApiError, RinglogClient } from "./sdk/client.ts";
+import { type Cluster, type Plan, RinglogAdmin } from "./sdk/admin.ts";
+import { MultiBar, Presets, type SingleBar } from "cli-progress";
 
 const program = new Command("ringlog").description("Ringlog: a leaderless, event-sourced key-value store").showHelpAfterError();
 
@@ -112,27 +114,143 @@ async function waitReady(url: string): Promise<void> {
   throw new Error(`${url} did not become ready`);
 }
 
+type Transfer = Plan["transfers"][number];
+
+/** The dev cluster's secret file is the default, so the admin commands work with `npm start`. */
+function adminSecret(): string {
+  const given = program.opts().secret ?? process.env.RINGLOG_CLUSTER_SECRET;
+  if (given) return given;
+  const file = join("data", "cluster-secret");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  throw new InvalidArgumentError("the cluster secret is needed: --secret or RINGLOG_CLUSTER_SECRET");
+}
+
+const baseUrl = () => program.opts().url ?? process.env.RINGLOG_URL ?? "http://127.0.0.1:8087";
+const admin = (url = baseUrl(), secret = "") =>
+  new RinglogAdmin({ baseUrl: url, secret, ...(process.env.RINGLOG_API_TOKEN ? { token: process.env.RINGLOG_API_TOKEN } : {}) });
+
+/** Every member's view of the transfers, merged: only the sender of a transfer knows its progress. */
+async function clusterWithProgress(): Promise<Cluster> {
+  const c = await admin().cluster();
+  if (!c.handoff?.committed) return c;
+  const views = await Promise.all(c.members.filter((m) => m.status === "up" && !m.self && m.url).map((m) => admin(m.url).cluster().catch(() => undefined)));
+  const rank = (t: Transfer) => ["planned", "waiting", "retrying", "running", "done"].indexOf(t.status) * 1e12 + t.keysSent;
+  const best = new Map(c.handoff.transfers.map((t) => [t.id, t]));
+  for (const v of views) for (const t of v?.handoff?.transfers ?? []) if (rank(t) > rank(best.get(t.id) ?? t) || !best.has(t.id)) best.set(t.id, t);
+  const transfers = c.handoff.transfers.map((t) => best.get(t.id)!);
+  return { ...c, handoff: { ...c.handoff, transfers, transfersDone: transfers.filter((t) => t.status === "done").length } };
+}
+
+const bar = (done: number, total: number, width = 24) => {
+  const f = total > 0 ? Math.min(1, done / total) : 1;
+  return `[${"#".repeat(Math.round(f * width)).padEnd(width, "-")}] ${String(Math.round(f * 100)).padStart(3)}%`;
+};
+
+function printPlan(p: Plan): string[] {
+  const lines = [
+    `plan at ring epoch ${p.epoch}: ${p.committed ? "committed, being carried out" : "staged (not committed)"}`,
+    ...(p.staged.join.length ? [`  staged joins:  ${p.staged.join.join(", ")}`] : []),
+    ...(p.staged.leave.length ? [`  staged leaves: ${p.staged.leave.join(", ")}`] : []),
+    `  vnodes per node now:   ${Object.entries(p.owners.current).map(([n, c]) => `${n}=${c}`).join(" ")}`,
+    `  vnodes per node after: ${Object.entries(p.owners.target).map(([n, c]) => `${n}=${c}`).join(" ")}`,
+    `  transfers: ${p.transfers.length}${p.committed ? `, done ${p.transfersDone ?? 0}` : ""}`,
+  ];
+  if (p.committed) lines.push(`  overall ${bar(p.transfersDone ?? 0, p.transfers.length)}`);
+  for (const t of p.transfers) {
+    if (!p.committed) lines.push(`    vnode ${String(t.vnode).padStart(4)}  ${t.from} -> ${t.to}`);
+    else if (t.status !== "done" && t.status !== "waiting")
+      lines.push(`    vnode ${String(t.vnode).padStart(4)}  ${t.from} -> ${t.to}  ${t.status.padEnd(8)} ${bar(t.keysSent, t.keysTotal)} ${t.keysSent}/${t.keysTotal} entries ${t.phase ?? ""}`);
+  }
+  return lines;
+}
+
 program
   .command("status")
-  .description("print the members, their health and the vnode ownership")
-  .action(async () => {
-    const base = program.opts().url ?? process.env.RINGLOG_URL ?? "http://127.0.0.1:8087";
-    const res = await fetch(`${base}/cluster`);
-    const c = (await res.json()) as { node: string; replicas: number; members: { id: string; url: string; status: string; lastContactAgoMs?: number }[]; ring: { epoch: number; partitions: number; owners: string[] } };
+  .description("print the members, their health, the vnode ownership and any join/leave in progress")
+  .option("--watch", "show transfer progress bars until the plan is carried out")
+  .option("--timeout <seconds>", "stop watching after this long", int, 600)
+  .action(async (o) => {
+    const c = await clusterWithProgress();
     const owned = new Map<string, number>();
-    for (const o of c.ring.owners) owned.set(o, (owned.get(o) ?? 0) + 1);
+    for (const v of c.ring.owners) owned.set(v, (owned.get(v) ?? 0) + 1);
     const lines = [`ring epoch ${c.ring.epoch}, ${c.ring.partitions} vnodes, N=${c.replicas} (as seen by ${c.node})`, ``, `member  status  vnodes  address`];
     for (const m of c.members) lines.push(`${m.id.padEnd(7)} ${m.status.padEnd(7)} ${String(owned.get(m.id) ?? 0).padEnd(7)} ${m.url}`);
+    if (c.ring.removed?.length) lines.push(``, `left the cluster: ${c.ring.removed.join(", ")}`);
+    if (c.handoff) lines.push(``, ...printPlan(c.handoff));
     process.stdout.write(lines.join("\n") + "\n");
+    if (o.watch && c.handoff?.committed) await watchTransfers(o.timeout * 1000);
+  });
+
+/** Progress bars (overall and per running transfer) until the ring flips or time runs out. */
+async function watchTransfers(timeoutMs: number): Promise<void> {
+  const bars = new MultiBar({ format: "{name} [{bar}] {percentage}% {value}/{total} {unit}", hideCursor: true, clearOnComplete: false }, Presets.legacy);
+  const overall = bars.create(1, 0, { name: "all transfers".padEnd(22), unit: "transfers" });
+  const each = new Map<string, SingleBar>();
+  const deadline = Date.now() + timeoutMs;
+  try {
+    while (Date.now() < deadline) {
+      const c = await clusterWithProgress();
+      if (!c.handoff?.committed) {
+        overall.update(overall.getTotal());
+        break;
+      }
+      overall.setTotal(c.handoff.transfers.length);
+      overall.update(c.handoff.transfersDone ?? 0);
+      for (const t of c.handoff.transfers) {
+        if (t.status !== "running" && !each.has(t.id)) continue;
+        const b = each.get(t.id) ?? bars.create(Math.max(1, t.keysTotal), 0, { name: `vnode ${t.vnode} ${t.from}->${t.to}`.padEnd(22), unit: "entries" });
+        each.set(t.id, b);
+        b.setTotal(Math.max(1, t.keysTotal));
+        b.update(t.status === "done" ? Math.max(1, t.keysTotal) : t.keysSent);
+      }
+      await Bun.sleep(1000);
+    }
+  } finally {
+    bars.stop();
+  }
+}
+
+const planCommand = (name: string, description: string, run: (a: RinglogAdmin, ...args: string[]) => Promise<Plan>, args = "") =>
+  program
+    .command(`${name}${args ? ` ${args}` : ""}`)
+    .description(description)
+    .option("--commit", "commit the plan at once (otherwise review it with `ringlog plan`, then `ringlog commit`)")
+    .action(async (...argv: unknown[]) => {
+      const positional = argv.filter((a): a is string => typeof a === "string");
+      const o = argv.find((a) => a && typeof a === "object" && !(a instanceof Command)) as { commit?: boolean } | undefined;
+      const a = admin(baseUrl(), adminSecret());
+      let plan = await run(a, ...positional);
+      if (o?.commit && !plan.committed) plan = await a.commit();
+      process.stdout.write(printPlan(plan).join("\n") + "\n");
+    });
+
+planCommand("join", "make the node at --url (empty) join the cluster SEED belongs to; staged until committed", (a, seed) => a.join(seed!), "<seed>");
+planCommand("leave", "stage the leave of NODE (default: the node at --url); its vnodes move once committed", (a, node) => a.leave(node), "[node]");
+
+program
+  .command("plan")
+  .description("show the staged joins and leaves and the transfers they imply (or the committed plan's progress)")
+  .option("--clear", "drop the staged changes")
+  .action(async (o) => {
+    const a = admin(baseUrl(), adminSecret());
+    process.stdout.write(printPlan(o.clear ? await a.clearPlan() : await a.plan()).join("\n") + "\n");
+  });
+
+program
+  .command("commit")
+  .description("commit the staged plan: transfers start, ownership flips when they are all done")
+  .action(async () => {
+    process.stdout.write(printPlan(await admin(baseUrl(), adminSecret()).commit()).join("\n") + "\n");
   });
 
 const client = () =>
   new RinglogClient({
-    baseUrl: program.opts().url ?? process.env.RINGLOG_URL ?? "http://127.0.0.1:8087",
+    baseUrl: baseUrl(),
     ...(process.env.RINGLOG_API_TOKEN ? { token: process.env.RINGLOG_API_TOKEN } : {}),
   });
 
 program.option("--url <url>", "node to talk to (default $RINGLOG_URL or http://127.0.0.1:8087)");
+program.option("--secret <secret>", "cluster secret for join, leave, plan and commit (default $RINGLOG_CLUSTER_SECRET, or ./data/cluster-secret)");
 
 program
   .command("get <key>")

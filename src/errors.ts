@@ -15,6 +15,7 @@ export const STATUS_BY_CODE = {
   not_found: 404,
   method_not_allowed: 405,
   too_many_siblings: 409,
+  cluster_change_refused: 409,
   value_too_large: 413,
   body_too_large: 413,
   unsupported_media_type: 415,

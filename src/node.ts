@@ -10,6 +10,7 @@ import { readMeta, writeMeta } from "./log/meta.ts";
 import { LogStore } from "./log/store.ts";
 import { HintStore } from "./hints/hints.ts";
 import { HintDelivery } from "./hints/delivery.ts";
+import { Handoff } from "./handoff/handoff.ts";
 import { AAE_ROUTE, AntiEntropy } from "./antientropy/antientropy.ts";
 import { Coordinator } from "./coordinator/coordinator.ts";
 import { parseResolvers } from "./coordinator/resolver.ts";
@@ -21,6 +22,7 @@ import { ReplicaClient } from "./transport/replica-client.ts";
 import { buildServer } from "./api/server.ts";
 import { kvHandlers } from "./api/kv.ts";
 import { clusterHandlers } from "./api/cluster.ts";
+import { adminHandlers } from "./api/admin.ts";
 import { apiTokenGuard, internalAuthorizer, internalHandlers } from "./api/internal.ts";
 import { loadSpec } from "./api/spec.ts";
 import { RinglogError } from "./errors.ts";
@@ -49,7 +51,8 @@ export interface RunningNode {
 function loadRing(db: Parameters<typeof readMeta>[0], settings: Settings): Ring {
   const stored = readMeta(db, "ring");
   if (stored) return JSON.parse(stored) as Ring;
-  const ring: Ring = { epoch: 1, owners: claim(clusterMembers(settings), settings.partitions, settings.replicas) };
+  const members = clusterMembers(settings);
+  const ring: Ring = { epoch: 1, owners: claim(members, settings.partitions, settings.replicas), cluster: [...members].sort().join(",") };
   writeMeta(db, "ring", JSON.stringify(ring));
   return ring;
 }
@@ -86,6 +89,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     downAfterMs: settings.downAfterMs,
     logger,
     onRing: (r) => writeMeta(db, "ring", JSON.stringify(r)),
+    replicas: settings.replicas,
     hintedVnodes: () => hints.vnodes(),
   });
   const replicas = new ReplicaClient(transport, membership);
@@ -124,8 +128,21 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     hints,
     membership,
     ship: (peer, segments) => replicas.ship(peer, segments),
+    primariesOf: (vnode) => coordinator.primariesOf(vnode),
     intervalMs: settings.hintIntervalMs,
     ratePerSec: settings.hintRatePerSec,
+    logger,
+  });
+
+  const handoff = new Handoff({
+    store,
+    membership,
+    ship: (peer, segments) => replicas.ship(peer, segments),
+    n: settings.replicas,
+    concurrency: settings.handoffConcurrency,
+    batch: settings.handoffBatch,
+    intervalMs: settings.handoffIntervalMs,
+    monotonic: deps.monotonic,
     logger,
   });
 
@@ -148,13 +165,15 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     },
     handlers: {
       ...kvHandlers({ coordinator, membership, transport, limits: settings, counters: kvCounters }),
-      ...internalHandlers({ antiEntropy, store, hints, membership, secret: settings.clusterSecret, partitions: settings.partitions, ...(faults ? { faults } : {}) }),
+      ...internalHandlers({ antiEntropy, store, hints, membership, logger, secret: settings.clusterSecret, partitions: settings.partitions, ...(faults ? { faults } : {}) }),
+      ...adminHandlers({ membership, store, handoff, transport, logger, replicas: settings.replicas, partitions: settings.partitions }),
       ...clusterHandlers({
         antiEntropy,
         replicated,
         monotonic: deps.monotonic,
         membership,
         hints,
+        handoff,
         replicas: settings.replicas,
         partitions: settings.partitions,
         counters: () => ({ ...coordinator.counters, ...kvCounters, ...replicas.traffic, ...store.stats, hintsDelivered: hints.delivered }),
@@ -174,6 +193,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
   membership.start();
   delivery.start();
   antiEntropy.start();
+  handoff.start();
   ready = true;
   logger.info(
     { url: self.url, actor: identity.actor, partitions: identity.partitions, ringEpoch: ring.epoch, fsync: settings.fsync, merkleRebuildMs: antiEntropy.stats.lastRebuildMs },
@@ -187,6 +207,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
       membership.stop();
       delivery.stop();
       antiEntropy.stop();
+      handoff.stop();
       await app.close();
       await store.close();
       await tracing.shutdown();

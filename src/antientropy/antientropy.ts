@@ -137,6 +137,9 @@ export class AntiEntropy {
     const agreed = this.agreed.get(vnode);
     if (peers.length === 0 || peers.some((p) => p < self || !this.o.membership.isUp(p) || agreed?.get(p) !== root)) return;
     if (this.o.membership.mayHoldHints(vnode)) return;
+    // While ownership is changing, the incoming primaries are not yet among the replicas
+    // compared here: a collection now could leave them holding a tombstone nobody else has.
+    if (this.o.membership.ring.pending) return;
     const cutoff = this.o.now() - this.o.tombstoneGraceMs;
     const tombstones: [string, bigint][] = [];
     for (const row of this.o.store.scan(vnode)) {

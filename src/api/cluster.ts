@@ -6,20 +6,15 @@ import type { FaultLayer, FaultRule } from "../transport/faults.ts";
 import { RinglogError } from "../errors.ts";
 import type { Handler } from "./server.ts";
 import type { AntiEntropy } from "../antientropy/antientropy.ts";
+import type { Handoff } from "../handoff/handoff.ts";
+import { jsonBody } from "./json-body.ts";
+import { planView } from "./admin.ts";
 
 type Cluster = components["schemas"]["Cluster"];
 type HintQueues = components["schemas"]["HintQueues"];
 type FaultRules = components["schemas"]["FaultRules"];
 type ClockSkew = components["schemas"]["ClockSkew"];
 type AaeStatus = components["schemas"]["AaeStatus"];
-
-function jsonBody<T>(body: unknown): T {
-  try {
-    return JSON.parse((body as Buffer).toString("utf8")) as T;
-  } catch {
-    throw new RinglogError("invalid_request", "body is not JSON");
-  }
-}
 
 export interface ClusterDeps {
   antiEntropy: AntiEntropy;
@@ -31,6 +26,7 @@ export interface ClusterDeps {
   replicas: number;
   partitions: number;
   counters: () => Record<string, number>;
+  handoff: Handoff;
   faults?: FaultLayer;
 }
 
@@ -46,7 +42,8 @@ export function clusterHandlers(deps: ClusterDeps): Record<string, Handler> {
         node: deps.membership.self.id,
         replicas: deps.replicas,
         members: deps.membership.members(),
-        ring: { epoch: ring.epoch, partitions: deps.partitions, owners: [...ring.owners] },
+        ring: { epoch: ring.epoch, partitions: deps.partitions, owners: [...ring.owners], ...(ring.removed?.length ? { removed: [...ring.removed] } : {}) },
+        ...(ring.pending || ring.staged ? { handoff: planView(ring, deps.replicas, deps.handoff) } : {}),
       };
     },
     async getHints(): Promise<HintQueues> {

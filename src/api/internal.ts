@@ -9,7 +9,10 @@ import type { GossipMessage, Membership } from "../membership/membership.ts";
 import { type SegmentWire, segmentFromWire } from "../segment/segment.ts";
 import { entryKey } from "../log/entry.ts";
 import type { FaultLayer } from "../transport/faults.ts";
-import { FROM_HEADER, MSGPACK, SECRET_HEADER } from "../transport/transport.ts";
+import { FROM_HEADER, MSGPACK, type Peer, SECRET_HEADER } from "../transport/transport.ts";
+import { isRing } from "../ring/ring.ts";
+import { PlanError, stageJoin } from "../ring/plan.ts";
+import type { Logger } from "../telemetry/logger.ts";
 import { RinglogError } from "../errors.ts";
 import type { Handler } from "./server.ts";
 import type { AaeRequest, AntiEntropy } from "../antientropy/antientropy.ts";
@@ -22,6 +25,7 @@ export interface InternalDeps {
   secret: string;
   faults?: FaultLayer;
   partitions: number;
+  logger: Logger;
 }
 
 export function sameSecret(given: string, expected: string): boolean {
@@ -64,6 +68,8 @@ function unpackBody<T>(req: FastifyRequest): T {
   }
 }
 
+const isPeer = (p: unknown): p is Peer => !!p && typeof (p as { id?: unknown }).id === "string" && typeof (p as { url?: unknown }).url === "string";
+
 export function internalHandlers(deps: InternalDeps): Record<string, Handler> {
   const checkVnode = (v: unknown) => {
     if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= deps.partitions) throw new RinglogError("invalid_request", `bad vnode ${String(v)}`);
@@ -71,14 +77,26 @@ export function internalHandlers(deps: InternalDeps): Record<string, Handler> {
   return {
     async internalGossip(req, reply) {
       const msg = unpackBody<GossipMessage>(req);
-      const isPeer = (p: unknown) => !!p && typeof (p as { id?: unknown }).id === "string" && typeof (p as { url?: unknown }).url === "string";
-      const ring = msg?.ring as { epoch?: unknown; owners?: unknown } | undefined;
-      const ringOk = !!ring && Number.isInteger(ring.epoch) && Array.isArray(ring.owners) && ring.owners.length === deps.partitions && ring.owners.every((o) => typeof o === "string");
-      if (!msg || typeof msg !== "object" || !isPeer(msg.from) || !Array.isArray(msg.members) || !msg.members.every(isPeer) || !ringOk) {
+      if (!msg || typeof msg !== "object" || !isPeer(msg.from) || !Array.isArray(msg.members) || !msg.members.every(isPeer) || !isRing(msg.ring, deps.partitions)) {
         throw new RinglogError("invalid_request", "malformed gossip message");
       }
       deps.membership.receive(msg);
       return sendPacked(reply, deps.membership.message());
+    },
+
+    async internalJoin(req, reply) {
+      const body = unpackBody<{ peer?: Peer }>(req);
+      if (!body || typeof body !== "object" || !isPeer(body.peer)) throw new RinglogError("invalid_request", "expected {peer: {id, url}}");
+      const peer = body.peer;
+      try {
+        deps.membership.updateRing((ring) => stageJoin(ring, peer.id));
+      } catch (err) {
+        if (err instanceof PlanError) throw new RinglogError("cluster_change_refused", err.message);
+        throw err;
+      }
+      deps.logger.info({ node: peer.id, url: peer.url }, "join staged");
+      const { from, members, ring } = deps.membership.message();
+      return sendPacked(reply, { from, members, ring });
     },
 
     async internalApply(req, reply) {

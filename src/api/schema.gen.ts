@@ -176,6 +176,114 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/join": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make this node join a cluster
+         * @description Sent to the node that joins (it must hold no data). It contacts the seed, takes the
+         *     cluster's ring and stages its own join there. Nothing moves until the plan is
+         *     committed (`POST /admin/commit`).
+         */
+        post: operations["adminJoin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/leave": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stage a node's leave
+         * @description Stages the leave of `node` (default this node). Its vnodes move to the others once the plan is committed.
+         */
+        post: operations["adminLeave"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The staged changes and the transfers they imply
+         * @description While a committed plan is being carried out, its transfers and their progress.
+         */
+        get: operations["adminPlan"];
+        put?: never;
+        post?: never;
+        /**
+         * Drop the staged changes
+         * @description Forgets staged joins and leaves; a committed plan is not affected.
+         */
+        delete: operations["adminClearPlan"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/commit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Commit the staged plan
+         * @description Fixes the target ownership and starts the transfers. Each moving vnode ships its
+         *     snapshot, its log tail and what arrived meanwhile; ownership flips once every
+         *     transfer is done. Refused while an earlier plan is still being carried out.
+         */
+        post: operations["adminCommit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/internal/join": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stage a joining node and hand it the ring
+         * @description A msgpack `{peer: {id, url}}`; answers `{ring, members}` with the join staged.
+         */
+        post: operations["internalJoin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/internal/gossip": {
         parameters: {
             query?: never;
@@ -341,7 +449,47 @@ export interface components {
                 partitions: number;
                 /** @description owners[v] is the node owning vnode v. */
                 owners: string[];
+                /** @description Nodes that left the cluster. */
+                removed?: string[];
             };
+            handoff?: components["schemas"]["Plan"];
+        };
+        Plan: {
+            epoch: number;
+            staged: {
+                join: string[];
+                leave: string[];
+            };
+            /** @description True while a committed plan is being carried out; false for a preview of staged changes. */
+            committed: boolean;
+            /** @description Vnodes owned per node, now and once the plan is carried out. */
+            owners: {
+                current: {
+                    [key: string]: number;
+                };
+                target: {
+                    [key: string]: number;
+                };
+            };
+            transfers: components["schemas"]["Transfer"][];
+            transfersDone?: number;
+        };
+        /** @description One vnode copied to one incoming primary. Progress figures are known on the sending node. */
+        Transfer: {
+            id: string;
+            vnode: number;
+            from: string;
+            to: string;
+            /** @enum {string} */
+            status: "planned" | "waiting" | "running" | "retrying" | "done";
+            /** @enum {string} */
+            phase?: "snapshot" | "tail" | "meanwhile";
+            keysSent: number;
+            keysTotal: number;
+            bytesSent: number;
+            startedAgoMs?: number;
+            tookMs?: number;
+            error?: string;
         };
         HintQueues: {
             queues: {
@@ -470,6 +618,19 @@ export interface components {
          *     replicas were asked and which answered), or the node is not ready (`not_ready`).
          */
         Unavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description The join, leave or commit cannot be done as asked (code `cluster_change_refused`): the
+         *     node is already a member or not one, the joining node holds data, nothing is staged, or
+         *     an earlier plan is still being carried out.
+         */
+        ClusterChangeRefused: {
             headers: {
                 [name: string]: unknown;
             };
@@ -919,6 +1080,149 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+        };
+    };
+    adminJoin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description URL of any member of the cluster.
+                     * @example http://10.0.0.1:8087
+                     */
+                    seed: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The join is staged; the plan it implies. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Plan"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["ClusterChangeRefused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    adminLeave: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description The node id that leaves (default this node). */
+                    node?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The leave is staged; the plan it implies. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Plan"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["ClusterChangeRefused"];
+        };
+    };
+    adminPlan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The plan. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Plan"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    adminClearPlan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The plan with nothing staged. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Plan"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    adminCommit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The committed plan. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Plan"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["ClusterChangeRefused"];
+        };
+    };
+    internalJoin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["Msgpack"];
+        responses: {
+            200: components["responses"]["Msgpack"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["ClusterChangeRefused"];
         };
     };
     internalGossip: {

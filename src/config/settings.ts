@@ -75,6 +75,12 @@ export interface Settings {
   aaeIntervalMs: number;
   /** A tombstone younger than this is never collected, even once every replica holds it. */
   tombstoneGraceMs: number;
+  /** Vnode transfers this node sends at once during a join or leave. */
+  handoffConcurrency: number;
+  /** Keys (snapshot) or log entries (tail) per segment a transfer ships. */
+  handoffBatch: number;
+  /** How often pending transfers are checked and started. */
+  handoffIntervalMs: number;
   /** Enables the fault-injection layer and its /debug/faults route. Tests only. */
   testFaults: boolean;
 }
@@ -119,6 +125,9 @@ export const DEFAULTS: Settings = {
   hintRatePerSec: 5_000,
   aaeIntervalMs: 100,
   tombstoneGraceMs: 10_000,
+  handoffConcurrency: 2,
+  handoffBatch: 500,
+  handoffIntervalMs: 500,
   testFaults: false,
 };
 
@@ -176,6 +185,9 @@ function validate(s: Settings): void {
     "hintIntervalMs",
     "hintRatePerSec",
     "tombstoneGraceMs",
+    "handoffConcurrency",
+    "handoffBatch",
+    "handoffIntervalMs",
   ];
   for (const key of positive) {
     const v = s[key];

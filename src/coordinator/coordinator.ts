@@ -18,6 +18,7 @@ import type { Identity } from "../log/identity.ts";
 import type { LogStore } from "../log/store.ts";
 import type { HintStore } from "../hints/hints.ts";
 import { type PreferenceList, type Ring, preferenceList } from "../ring/ring.ts";
+import { transfers } from "../ring/plan.ts";
 import { vnodeOf } from "../ring/partition.ts";
 import type { Segment } from "../segment/segment.ts";
 import { RinglogError } from "../errors.ts";
@@ -69,6 +70,8 @@ export interface CoordinatorCounters {
   fallbackWrites: number;
   localHints: number;
   quorumFailures: number;
+  /** Writes an incoming primary did not take while its vnode was being handed off (anti-entropy repairs them). */
+  handoffWritesMissed: number;
 }
 
 export interface CoordinatorOptions {
@@ -122,17 +125,19 @@ class Round {
 }
 
 export class Coordinator {
-  readonly counters: CoordinatorCounters = { readRepairs: 0, fallbackWrites: 0, localHints: 0, quorumFailures: 0 };
+  readonly counters: CoordinatorCounters = { readRepairs: 0, fallbackWrites: 0, localHints: 0, quorumFailures: 0, handoffWritesMissed: 0 };
   /** Preference lists of the current ring, computed once per ring (they are on every request's path). */
-  private placement: { ring: Ring; n: number; lists: PreferenceList[] } | undefined;
+  private placement: { ring: Ring; n: number; lists: PreferenceList[]; incoming: string[][] } | undefined;
 
   constructor(private readonly o: CoordinatorOptions) {}
 
-  private placementOf(): { n: number; lists: PreferenceList[] } {
+  private placementOf(): { n: number; lists: PreferenceList[]; incoming: string[][] } {
     const ring = this.o.cluster.ring;
     if (this.placement?.ring !== ring) {
       const n = Math.min(this.o.n, new Set(ring.owners).size);
-      this.placement = { ring, n, lists: ring.owners.map((_, v) => preferenceList(ring, v, n)) };
+      const incoming = ring.owners.map((): string[] => []);
+      for (const t of transfers(ring, this.o.n)) incoming[t.vnode]!.push(t.to);
+      this.placement = { ring, n, lists: ring.owners.map((_, v) => preferenceList(ring, v, n)), incoming };
     }
     return this.placement;
   }
@@ -212,7 +217,8 @@ export class Coordinator {
 
   async write(req: WriteRequest, quorum: Quorum): Promise<{ state: KeyState; report: ConsistencyReport }> {
     const vnode = this.vnodeOf(req.key);
-    const { primaries, fallbacks } = this.placementOf().lists[vnode]!;
+    const placement = this.placementOf();
+    const { primaries, fallbacks } = placement.lists[vnode]!;
     const context = req.context ?? (req.value === null ? (await this.get(req.key, { total: 1, primaries: 0 })).state.ctx : null);
     const outcome = await this.commitLocally(vnode, { ...req, context });
     const entries = [outcome.entry];
@@ -257,6 +263,11 @@ export class Coordinator {
           void viaFallback(node);
         },
       );
+    }
+    // A vnode being handed off also sends its writes to its incoming primaries, which do not
+    // count towards W: the copy then misses nothing written while it runs.
+    for (const node of placement.incoming[vnode]!) {
+      if (node !== this.self && this.o.cluster.isUp(node)) this.o.replicas.apply(node, { vnode, entries }).catch(() => this.counters.handoffWritesMissed++);
     }
     const met = await round.outcome(this.o.timeoutMs);
     if (!met) throw this.unavailable("write", quorum, { ...report, answered: [...report.answered] });

@@ -13,6 +13,8 @@ export interface HintDeliveryOptions {
   membership: Membership;
   /** Ships segments to a peer and resolves once it acked them all. */
   ship: (peer: string, segments: Segment[]) => Promise<void>;
+  /** The vnode's primaries now: where hints for a node that left the cluster go instead. */
+  primariesOf: (vnode: number) => string[];
   intervalMs: number;
   ratePerSec: number;
   logger: Logger;
@@ -41,18 +43,31 @@ export class HintDelivery {
   /** One paced pass over every queue whose target is up. */
   async deliverOnce(): Promise<void> {
     const budget = Math.max(1, Math.floor((this.opts.ratePerSec * this.opts.intervalMs) / 1000));
+    const removed = new Set(this.opts.membership.ring.removed ?? []);
     for (const q of this.opts.hints.queues()) {
-      if (!this.opts.membership.isUp(q.target)) continue;
+      const left = removed.has(q.target);
+      if (!left && !this.opts.membership.isUp(q.target)) continue;
       const batch = this.opts.hints.next(q.target, budget);
       if (batch.length === 0) continue;
       const segments = coalesce(batch.map((h) => ({ vnode: h.vnode, entries: [h.entry] })));
       try {
-        await this.opts.ship(q.target, segments);
+        if (left) await this.redirect(segments);
+        else await this.opts.ship(q.target, segments);
         this.opts.hints.remove(batch.map((h) => h.id));
       } catch (err) {
         this.opts.hints.failedDeliveries++;
         this.opts.logger.debug({ target: q.target, err: (err as Error).message }, "hint delivery failed; will retry");
       }
+    }
+  }
+
+  /** Hints for a node that left go to the vnode's current primaries, every one of them. */
+  private async redirect(segments: Segment[]): Promise<void> {
+    const self = this.opts.membership.self.id;
+    for (const s of segments) {
+      const targets = this.opts.primariesOf(s.vnode).filter((p) => p !== self);
+      if (targets.some((p) => !this.opts.membership.isUp(p))) throw new Error(`a primary of vnode ${s.vnode} is down`);
+      await Promise.all(targets.map((p) => this.opts.ship(p, [s])));
     }
   }
 }

@@ -64,6 +64,8 @@ export class LogStore {
   private readonly heads = new Map<number, number>();
   private readonly snapshotSeq = new Map<number, number>();
   private readonly snapshotDue = new Set<number>();
+  /** Vnodes being handed off: their logs are not compacted until the transfer lets go. */
+  private readonly holds = new Map<number, number>();
   /** Keys per vnode, so compaction can keep the log tail proportional to the live data. */
   private readonly keyCounts = new Map<number, number>();
   private closed = false;
@@ -239,6 +241,7 @@ export class LogStore {
   private scheduleSnapshots(touched: Iterable<{ vnode: number }>): void {
     const before = this.snapshotDue.size;
     for (const { vnode } of touched) {
+      if (this.holds.has(vnode)) continue;
       if (this.head(vnode) - (this.snapshotSeq.get(vnode) ?? 0) >= this.tailLimit(vnode)) this.snapshotDue.add(vnode);
     }
     if (before === 0 && this.snapshotDue.size > 0) setImmediate(() => this.snapshotNext());
@@ -250,7 +253,7 @@ export class LogStore {
     const [vnode] = this.snapshotDue;
     if (vnode === undefined) return;
     this.snapshotDue.delete(vnode);
-    this.snapshot(vnode);
+    if (!this.holds.has(vnode)) this.snapshot(vnode);
     if (this.snapshotDue.size > 0) setImmediate(() => this.snapshotNext());
   }
 
@@ -283,6 +286,55 @@ export class LogStore {
     const free = this.db.query<{ freelist_count: number }, []>("PRAGMA freelist_count").get()!.freelist_count;
     const total = this.db.query<{ page_count: number }, []>("PRAGMA page_count").get()!.page_count;
     if (free > 64 && free * 4 > total) this.db.exec(`PRAGMA incremental_vacuum(${VACUUM_PAGES_PER_SNAPSHOT})`);
+  }
+
+  /**
+   * Keeps the vnode's snapshot and log tail as they are (no compaction) until released, so
+   * a transfer can read the snapshot, then the tail, then what arrived meanwhile.
+   */
+  hold(vnode: number): () => void {
+    this.holds.set(vnode, (this.holds.get(vnode) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = this.holds.get(vnode)! - 1;
+      if (left > 0) this.holds.set(vnode, left);
+      else {
+        this.holds.delete(vnode);
+        this.scheduleSnapshots([{ vnode }]);
+      }
+    };
+  }
+
+  /** The log position the vnode's snapshot covers (0: no snapshot yet). */
+  snapshotSeqOf(vnode: number): number {
+    return this.snapshotSeq.get(vnode) ?? 0;
+  }
+
+  /** Up to `limit` keys of the vnode's snapshot after `afterKey`, in key order. */
+  snapshotPage(vnode: number, afterKey: string, limit: number): { key: string; state: Uint8Array }[] {
+    return this.db
+      .query<{ key: string; state: Uint8Array }, [number, string, number]>("SELECT key, state FROM snapshot_states WHERE vnode = ? AND key > ? ORDER BY key LIMIT ?")
+      .all(vnode, afterKey, limit);
+  }
+
+  /** Up to `limit` log entries of the vnode with afterSeq < seq ≤ uptoSeq, in log order. */
+  entriesAfter(vnode: number, afterSeq: number, uptoSeq: number, limit: number): { seq: number; entry: LogEntry }[] {
+    return this.db
+      .query<{ seq: number; body: Uint8Array }, [number, number, number, number]>("SELECT seq, body FROM events WHERE vnode = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?")
+      .all(vnode, afterSeq, uptoSeq, limit)
+      .map((r) => ({ seq: r.seq, entry: decodeEntry(r.body) }));
+  }
+
+  /** How many keys the vnode's snapshot holds. */
+  snapshotSize(vnode: number): number {
+    return this.db.query<{ n: number }, [number]>("SELECT COUNT(*) AS n FROM snapshot_states WHERE vnode = ?").get(vnode)?.n ?? 0;
+  }
+
+  /** Whether the node holds no keys at all (a node may join a cluster only then). */
+  isEmpty(): boolean {
+    return this.db.query("SELECT 1 FROM projection LIMIT 1").get() === null && this.db.query("SELECT 1 FROM events LIMIT 1").get() === null;
   }
 
   /** The vnode's projection recomputed from its snapshot and the log tail after it. */

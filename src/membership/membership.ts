@@ -9,6 +9,7 @@
  */
 import type { Logger } from "pino";
 import type { Ring } from "../ring/ring.ts";
+import { flip, mergeRings } from "../ring/plan.ts";
 import type { Peer, Transport } from "../transport/transport.ts";
 
 export type MemberStatus = "up" | "down";
@@ -39,13 +40,16 @@ export interface MembershipOptions {
   gossipIntervalMs: number;
   downAfterMs: number;
   logger: Logger;
-  /** Persists a newer ring learned from gossip. */
+  /** Persists a newer ring (learned from gossip or changed here). */
   onRing: (ring: Ring) => void;
+  /** N, which decides the transfers a plan needs and so when it flips. */
+  replicas: number;
   /** Vnodes this node holds hints for. */
   hintedVnodes: () => number[];
 }
 
 export const GOSSIP_ROUTE = "/internal/gossip";
+export const JOIN_ROUTE = "/internal/join";
 
 export class Membership {
   private readonly peers = new Map<string, { url: string; lastContact?: number; status?: MemberStatus; hinted?: number[] }>();
@@ -85,6 +89,36 @@ export class Membership {
     return p ? { id, url: p.url } : undefined;
   }
 
+  /**
+   * Changes the ring here (staging, commit, a finished transfer); the change spreads by
+   * gossip. A plan whose transfers are all done flips at once.
+   */
+  updateRing(change: (ring: Ring) => Ring): Ring {
+    this.setRing(change(this.ringState));
+    return this.ringState;
+  }
+
+  /** Replaces the ring outright: a node joining a cluster takes the cluster's ring. */
+  adopt(ring: Ring, from: Peer, members: Peer[]): void {
+    this.ringState = ring;
+    this.opts.onRing(ring);
+    for (const m of members) if (m.id !== this.opts.self.id && !this.removed(m.id) && !this.peers.has(m.id)) this.peers.set(m.id, { url: m.url });
+    this.touch(from);
+  }
+
+  private setRing(next: Ring): void {
+    const flipped = flip(next, this.opts.replicas);
+    if (flipped === this.ringState) return;
+    if (flipped !== next) this.opts.logger.info({ epoch: flipped.epoch, removed: flipped.removed }, "every transfer is done: ownership flipped");
+    this.ringState = flipped;
+    for (const id of flipped.removed ?? []) this.peers.delete(id);
+    this.opts.onRing(flipped);
+  }
+
+  private removed(id: string): boolean {
+    return this.ringState.removed?.includes(id) ?? false;
+  }
+
   isUp(id: string): boolean {
     if (id === this.opts.self.id) return true;
     const p = this.peers.get(id);
@@ -93,7 +127,7 @@ export class Membership {
 
   members(): MemberView[] {
     const now = this.opts.now();
-    const ids = new Set([this.opts.self.id, ...this.peers.keys(), ...this.ringState.owners]);
+    const ids = new Set([this.opts.self.id, ...this.peers.keys(), ...this.ringState.owners, ...(this.ringState.pending?.owners ?? [])]);
     return [...ids].sort().map((id) => {
       const p = this.peers.get(id);
       const self = id === this.opts.self.id;
@@ -128,17 +162,16 @@ export class Membership {
 
   /** Handles a peer's gossip (inbound call or the answer to ours): merge, and note the contact. */
   receive(msg: GossipMessage): void {
-    if (msg.from.id !== this.opts.self.id) {
+    const merged = mergeRings(this.ringState, msg.ring);
+    if (merged.epoch > this.ringState.epoch) this.opts.logger.info({ epoch: merged.epoch, from: msg.from.id }, "adopting newer ring");
+    this.setRing(merged);
+    // A node that left still answers until it is stopped; it is no longer a member.
+    if (msg.from.id !== this.opts.self.id && !this.removed(msg.from.id)) {
       this.touch(msg.from);
       this.peers.get(msg.from.id)!.hinted = msg.hinted ?? [];
     }
     for (const m of msg.members) {
-      if (m.id !== this.opts.self.id && !this.peers.has(m.id)) this.peers.set(m.id, { url: m.url });
-    }
-    if (msg.ring.epoch > this.ringState.epoch) {
-      this.opts.logger.info({ epoch: msg.ring.epoch, from: msg.from.id }, "adopting newer ring");
-      this.ringState = msg.ring;
-      this.opts.onRing(msg.ring);
+      if (m.id !== this.opts.self.id && !this.peers.has(m.id) && !this.removed(m.id)) this.peers.set(m.id, { url: m.url });
     }
   }
 

@@ -13,9 +13,36 @@ export interface Ring {
   readonly epoch: number;
   /** owners[v] is the node id that owns vnode v. */
   readonly owners: readonly string[];
+  /** Names the cluster (its initial members): gossip never adopts another cluster's ring. */
+  readonly cluster?: string;
+  /** Joins and leaves recorded but not yet committed (see plan.ts). */
+  readonly staged?: { readonly join: readonly string[]; readonly leave: readonly string[] };
+  /** A committed plan being carried out: the owners to flip to, and the transfers finished. */
+  readonly pending?: { readonly owners: readonly string[]; readonly done: readonly string[] };
+  /** Nodes that left: their gossip is no longer taken as membership. */
+  readonly removed?: readonly string[];
 }
 
 export class ClaimError extends Error {}
+
+const isNames = (x: unknown): x is string[] => Array.isArray(x) && x.every((o) => typeof o === "string");
+
+/** Whether a ring received from another node is well formed for this cluster's Q. */
+export function isRing(x: unknown, partitions: number): x is Ring {
+  if (!x || typeof x !== "object") return false;
+  const r = x as Record<string, unknown>;
+  const owners = (o: unknown) => isNames(o) && o.length === partitions;
+  const staged = r.staged as Record<string, unknown> | undefined;
+  const pending = r.pending as Record<string, unknown> | undefined;
+  return (
+    Number.isInteger(r.epoch) &&
+    owners(r.owners) &&
+    (r.cluster === undefined || typeof r.cluster === "string") &&
+    (staged === undefined || (typeof staged === "object" && staged !== null && isNames(staged.join) && isNames(staged.leave))) &&
+    (pending === undefined || (typeof pending === "object" && pending !== null && owners(pending.owners) && isNames(pending.done))) &&
+    (r.removed === undefined || isNames(r.removed))
+  );
+}
 
 /**
  * A balanced assignment of Q vnodes to the given nodes, found by a depth-first search that

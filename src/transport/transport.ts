@@ -19,6 +19,8 @@ export class TransportError extends Error {
   constructor(
     readonly peer: string,
     readonly reason: string,
+    /** The peer's HTTP status, when it answered with an error. */
+    readonly status?: number,
   ) {
     super(`${peer}: ${reason}`);
   }
@@ -61,7 +63,7 @@ export class HttpTransport implements Transport {
         const res = await fetch(peer.url + route, { method: "POST", headers, body: packed, signal: AbortSignal.timeout(timeoutMs) });
         const bytes = new Uint8Array(await res.arrayBuffer());
         t.received += bytes.byteLength;
-        if (res.status !== 200) throw new TransportError(peer.id, `HTTP ${res.status} ${new TextDecoder().decode(bytes).slice(0, 200)}`);
+        if (res.status !== 200) throw new TransportError(peer.id, `HTTP ${res.status} ${new TextDecoder().decode(bytes).slice(0, 200)}`, res.status);
         return packr.unpack(bytes) as T;
       } catch (err) {
         const e = err instanceof TransportError ? err : new TransportError(peer.id, (err as Error).name === "TimeoutError" ? "timed out" : (err as Error).message);

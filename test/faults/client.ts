@@ -38,6 +38,7 @@ async function parseRead(res: Response): Promise<ReadResult> {
 
 export class WorkloadClient {
   private counter = 0;
+  private stopped = false;
 
   constructor(private readonly o: ClientOptions) {}
 
@@ -49,8 +50,13 @@ export class WorkloadClient {
     return xs[Math.floor(this.o.rng() * xs.length)]!;
   }
 
+  /** Ends the run after the operation in flight. */
+  stop(): void {
+    this.stopped = true;
+  }
+
   async runUntil(deadline: number): Promise<void> {
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !this.stopped) {
       const key = this.pick(this.o.keys);
       const node = this.pick(this.o.nodes());
       const r = this.o.rng();

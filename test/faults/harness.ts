@@ -5,6 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import { encodeState, liveSiblings } from "../../src/clock/fold.ts";
+import { vnodeOf } from "../../src/ring/partition.ts";
+import { preferenceList } from "../../src/ring/ring.ts";
 import { type TestCluster, eventually } from "../support/cluster.ts";
 import { type CheckInput, type Violation, check } from "./checker.ts";
 import { WorkloadClient } from "./client.ts";
@@ -46,9 +48,15 @@ export interface PhaseResult {
   ackedWrites: number;
 }
 
+/** The state digest of every primary of the key (under the first node's ring): what must converge. */
 async function digestOf(cluster: TestCluster, key: string): Promise<Map<string, string>> {
+  const ring = await cluster.ring(cluster.nodes[0]!);
+  const n = Math.min(3, new Set(ring.owners).size);
+  const primaries = new Set(preferenceList(ring, vnodeOf(key, ring.owners.length), n).primaries);
   const out = new Map<string, string>();
-  for (const n of cluster.nodes) out.set(n.nodeId, createHash("sha1").update(encodeState(await cluster.replica(n, key))).digest("hex"));
+  for (const node of cluster.nodes.filter((x) => primaries.has(x.nodeId))) {
+    out.set(node.nodeId, createHash("sha1").update(encodeState(await cluster.replica(node, key, ring.owners.length))).digest("hex"));
+  }
   return out;
 }
 
@@ -72,7 +80,8 @@ export async function converge(cluster: TestCluster, keys: string[]): Promise<{ 
   }
   const final = new Map<string, string[]>();
   for (const key of keys) {
-    const state = await cluster.replica(cluster.nodes[0]!, key);
+    const primary = cluster.node([...replicas.get(key)!.keys()][0]!);
+    const state = await cluster.replica(primary, key, (await cluster.ring(primary)).owners.length);
     final.set(key, liveSiblings(state).map((v) => new TextDecoder().decode(v.value!)));
   }
   return { final, replicas };

@@ -16,6 +16,7 @@ export class TestCluster {
   private constructor(
     readonly nodes: NodeProcess[],
     readonly secret: string,
+    private readonly env: Record<string, string>,
   ) {}
 
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
@@ -36,9 +37,30 @@ export class TestCluster {
     const nodes = await Promise.all(
       ids.map((id, i) => NodeProcess.start({ nodeId: id, port: ports[i]!, env, ...(opts.dataDirs?.[i] ? { dataDir: opts.dataDirs[i] } : {}) })),
     );
-    const cluster = new TestCluster(nodes, secret);
+    const cluster = new TestCluster(nodes, secret, env);
     await cluster.waitAllUp();
     return cluster;
+  }
+
+  /** Starts a node of its own (it owns a one-node ring) with this cluster's secret, ready to join. */
+  async addNode(id: string): Promise<NodeProcess> {
+    const { RINGLOG_SEEDS: _seeds, RINGLOG_INITIAL_MEMBERS: _members, ...env } = this.env;
+    const node = await NodeProcess.start({ nodeId: id, env });
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** Stops a node and forgets it (after it left the cluster). */
+  async removeNode(id: string): Promise<void> {
+    const node = this.node(id);
+    await node.destroy();
+    this.nodes.splice(this.nodes.indexOf(node), 1);
+  }
+
+  /** The ring as a node sees it. */
+  async ring(n: NodeProcess): Promise<{ epoch: number; owners: string[]; removed?: string[]; handingOff: boolean }> {
+    const c = (await (await fetch(`${n.url}/cluster`)).json()) as { ring: { epoch: number; owners: string[]; removed?: string[] }; handoff?: { committed: boolean } };
+    return { ...c.ring, handingOff: c.handoff?.committed ?? false };
   }
 
   node(id: string): NodeProcess {
