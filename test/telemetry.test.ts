@@ -1,94 +1,23 @@
 /**
  * Tracing end to end: a real node process exports its spans over OTLP/HTTP to a receiver
- * run here, and a PUT must show up as a SERVER span with its log commit as a child span,
- * under the right names, attributes and resource.
- *
- * The node's exporter (@opentelemetry/exporter-trace-otlp-http) posts OTLP JSON to
- * <endpoint>/v1/traces; the receiver also accepts gzip, and records anything else it is
- * sent so a change of encoding fails loudly rather than as a silent timeout.
+ * run here (test/support/otlp.ts), and a PUT must show up as a SERVER span with its
+ * coordinator span and log commit below it, under the right names, attributes and resource.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
-import type { Server } from "bun";
 import { NodeProcess } from "./support/node-process.ts";
+import { OtlpReceiver, isServer } from "./support/otlp.ts";
 
-/** OTLP SpanKind as the JSON encoding carries it (enum number; the name form is accepted too). */
-const SPAN_KIND_SERVER = 2;
-
-type AttrValue = string | number | boolean | undefined;
-
-interface ReceivedSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId: string;
-  name: string;
-  kind: number | string;
-  attributes: Record<string, AttrValue>;
-  resource: Record<string, AttrValue>;
-}
-
-interface OtlpAttribute {
-  key: string;
-  value: { stringValue?: string; intValue?: number | string; boolValue?: boolean; doubleValue?: number };
-}
-
-interface OtlpRequest {
-  resourceSpans?: {
-    resource?: { attributes?: OtlpAttribute[] };
-    scopeSpans?: { spans?: { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number | string; attributes?: OtlpAttribute[] }[] }[];
-  }[];
-}
-
-function attrs(list: OtlpAttribute[] | undefined): Record<string, AttrValue> {
-  const out: Record<string, AttrValue> = {};
-  for (const a of list ?? []) {
-    const v = a.value;
-    // OTLP JSON may carry int64 as a string (proto3 JSON) or a number (the JS serializer).
-    out[a.key] = v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : undefined) ?? v.boolValue ?? v.doubleValue;
-  }
-  return out;
-}
-
-const spans: ReceivedSpan[] = [];
-const unexpected: string[] = [];
-let receiver: Server<undefined>;
+let receiver: OtlpReceiver;
 let node: NodeProcess;
 
 beforeAll(async () => {
-  receiver = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    async fetch(req) {
-      const url = new URL(req.url);
-      if (req.method !== "POST" || url.pathname !== "/v1/traces") {
-        unexpected.push(`${req.method} ${url.pathname}`);
-        return new Response("not found", { status: 404 });
-      }
-      const type = req.headers.get("content-type") ?? "";
-      let body = new Uint8Array(await req.arrayBuffer());
-      if (req.headers.get("content-encoding") === "gzip") body = new Uint8Array(gunzipSync(body));
-      if (!type.startsWith("application/json")) {
-        unexpected.push(`POST /v1/traces with content-type ${type}`);
-        return new Response("send JSON", { status: 415 });
-      }
-      const msg = JSON.parse(new TextDecoder().decode(body)) as OtlpRequest;
-      for (const rs of msg.resourceSpans ?? []) {
-        const resource = attrs(rs.resource?.attributes);
-        for (const ss of rs.scopeSpans ?? []) {
-          for (const s of ss.spans ?? []) {
-            spans.push({ traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? "", name: s.name, kind: s.kind, attributes: attrs(s.attributes), resource });
-          }
-        }
-      }
-      return Response.json({ partialSuccess: {} });
-    },
-  });
+  receiver = new OtlpReceiver();
   node = await NodeProcess.start({
     nodeId: "n1",
     env: {
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`,
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
       OTEL_BSP_SCHEDULE_DELAY: "100",
       // Log everything, so any line a request emits is in node.log to check for trace ids.
       RINGLOG_LOG_LEVEL: "debug",
@@ -98,21 +27,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await node?.destroy();
-  receiver?.stop(true);
+  receiver?.stop();
 });
 
-/** Polls the received spans (bounded: 10 s) until `find` returns something. */
-async function waitFor<T>(what: string, find: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const found = find();
-    if (found !== undefined) return found;
-    await Bun.sleep(50);
-  }
-  throw new Error(`no ${what} within 10 s; received ${spans.length} spans: ${JSON.stringify(spans.map((s) => s.name))}; unexpected: ${JSON.stringify(unexpected)}`);
-}
-
-const isServer = (s: ReceivedSpan) => s.kind === SPAN_KIND_SERVER || s.kind === "SPAN_KIND_SERVER";
+const waitFor = <T>(what: string, find: () => T | undefined) => receiver.waitFor(what, find);
 const HEX32 = /^[0-9a-f]{32}$/;
 const HEX16 = /^[0-9a-f]{16}$/;
 
@@ -125,9 +43,10 @@ test("a PUT yields a SERVER span with a log.commit child; a GET its own SERVER s
   expect(await get.text()).toBe("traced");
 
   const path = `/kv/${key}`;
-  const putSpan = await waitFor("PUT server span", () => spans.find((s) => s.name === "PUT /kv/{key}" && s.attributes["url.path"] === path));
-  const commit = await waitFor("log.commit child of the PUT", () => spans.find((s) => s.name === "log.commit" && s.parentSpanId === putSpan.spanId));
-  const getSpan = await waitFor("GET server span", () => spans.find((s) => s.name === "GET /kv/{key}" && s.attributes["url.path"] === path));
+  const putSpan = await waitFor("PUT server span", () => receiver.spans.find((s) => s.name === "PUT /kv/{key}" && s.attributes["url.path"] === path));
+  const coordinator = await waitFor("coordinator.put child of the PUT", () => receiver.spans.find((s) => s.name === "coordinator.put" && s.parentSpanId === putSpan.spanId));
+  const commit = await waitFor("log.commit child of the coordinator span", () => receiver.spans.find((s) => s.name === "log.commit" && s.parentSpanId === coordinator.spanId));
+  const getSpan = await waitFor("GET server span", () => receiver.spans.find((s) => s.name === "GET /kv/{key}" && s.attributes["url.path"] === path));
 
   expect(putSpan.traceId).toMatch(HEX32);
   expect(putSpan.spanId).toMatch(HEX16);
@@ -154,13 +73,13 @@ test("a PUT yields a SERVER span with a log.commit child; a GET its own SERVER s
   expect(getSpan.attributes["http.route"]).toBe("/kv/{key}");
   expect(getSpan.attributes["http.response.status_code"]).toBe(200);
   // A read on a lone node commits nothing (no read repair to do).
-  expect(spans.filter((s) => s.parentSpanId === getSpan.spanId && s.name === "log.commit")).toEqual([]);
+  expect(receiver.spans.filter((s) => s.traceId === getSpan.traceId && s.name === "log.commit")).toEqual([]);
 
   for (const s of [putSpan, commit, getSpan]) {
     expect(s.resource["service.name"]).toBe("ringlog");
     expect(s.resource["service.instance.id"]).toBe("n1");
   }
-  expect(unexpected).toEqual([]);
+  expect(receiver.unexpected).toEqual([]);
 }, 30_000);
 
 test("a request carrying a W3C traceparent gets its server span in that trace, under that parent", async () => {
@@ -174,14 +93,16 @@ test("a request carrying a W3C traceparent gets its server span in that trace, u
   });
   expect(put.status).toBe(204);
 
-  const server = await waitFor("server span in the caller's trace", () => spans.find((s) => s.traceId === traceId && s.name === "PUT /kv/{key}"));
+  const server = await waitFor("server span in the caller's trace", () => receiver.spans.find((s) => s.traceId === traceId && s.name === "PUT /kv/{key}"));
   expect(server.parentSpanId).toBe(parentId);
   expect(server.spanId).not.toBe(parentId);
   expect(isServer(server)).toBe(true);
   expect(server.attributes["url.path"]).toBe(`/kv/${key}`);
   expect(server.attributes["http.response.status_code"]).toBe(204);
-  const commit = await waitFor("log.commit in the caller's trace", () => spans.find((s) => s.traceId === traceId && s.name === "log.commit"));
-  expect(commit.parentSpanId).toBe(server.spanId);
+  const commit = await waitFor("log.commit in the caller's trace", () => receiver.spans.find((s) => s.traceId === traceId && s.name === "log.commit"));
+  const coordinator = receiver.spans.find((s) => s.spanId === commit.parentSpanId)!;
+  expect(coordinator.name).toBe("coordinator.put");
+  expect(coordinator.parentSpanId).toBe(server.spanId);
   expect(commit.attributes["ringlog.outcome"]).toBe("appended");
 }, 30_000);
 

@@ -6,6 +6,9 @@
  */
 import type { Logger } from "pino";
 import { type StateWire, decodeState, stateFromWire, stateToWire } from "../clock/fold.ts";
+import { trace } from "@opentelemetry/api";
+import type { LogEntry } from "../log/entry.ts";
+import { entryOrigins, inOwnTrace, linksTo } from "../telemetry/origin.ts";
 import type { LogStore, StateChange } from "../log/store.ts";
 import type { Membership } from "../membership/membership.ts";
 import type { Transport } from "../transport/transport.ts";
@@ -185,11 +188,16 @@ export class AntiEntropy {
       const localKeys = this.keysIn(vnode, new Set(diffLeaves));
       const push = [...localKeys].filter(([k, l]) => remoteKeys.get(k) !== l.digest);
       const pull = [...remoteKeys].filter(([k, d]) => localKeys.get(k)?.digest !== d).map(([k]) => k);
-      if (push.length > 0) await call<number>({ op: "push", vnode, states: push.map(([k, l]) => [k, stateToWire(decodeState(l.state))]) });
-      if (pull.length > 0) {
-        const states = await call<[string, StateWire][]>({ op: "pull", vnode, keys: pull });
-        await this.o.store.applyEntries(vnode, states.map(([key, w]) => ({ kind: "state", key, state: stateFromWire(w) })));
-      }
+      const pushed = push.map(([key, l]) => ({ kind: "state" as const, key, state: decodeState(l.state) }));
+      await inOwnTrace("aae.repair", pushed, { "ringlog.vnode": vnode, "ringlog.peer": peerId, "ringlog.pushed": push.length, "ringlog.pulled": pull.length }, async () => {
+        if (push.length > 0) await call<number>({ op: "push", vnode, states: pushed.map((e) => [e.key, stateToWire(e.state)]) });
+        if (pull.length > 0) {
+          const states = await call<[string, StateWire][]>({ op: "pull", vnode, keys: pull });
+          const pulled = states.map(([key, w]): LogEntry => ({ kind: "state", key, state: stateFromWire(w) }));
+          trace.getActiveSpan()?.addLinks(linksTo(pulled.flatMap(entryOrigins)));
+          await this.o.store.applyEntries(vnode, pulled);
+        }
+      });
       repaired = new Set([...push.map(([k]) => k), ...pull]).size;
       return repaired;
     } finally {

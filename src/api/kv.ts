@@ -1,12 +1,12 @@
 /** Handlers for the public key routes: raw values in, raw values or siblings out. */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { trace } from "@opentelemetry/api";
 import { type KeyState, isEmpty, liveSiblings } from "../clock/fold.ts";
 import type { ConsistencyReport, Coordinator, Quorum } from "../coordinator/coordinator.ts";
 import { resolveQuorum } from "../coordinator/quorum.ts";
 import type { Transport } from "../transport/transport.ts";
 import type { Membership } from "../membership/membership.ts";
 import { RinglogError } from "../errors.ts";
+import { currentOrigin } from "../telemetry/origin.ts";
 import type { components } from "./schema.gen.ts";
 import { CONTEXT_HEADER, decodeContextHeader, encodeContextHeader } from "./context-header.ts";
 import type { Handler } from "./server.ts";
@@ -54,7 +54,7 @@ export function kvHandlers({ coordinator, membership, transport, limits, counter
     return decodeContextHeader(raw, limits);
   };
 
-  const origin = () => trace.getActiveSpan()?.spanContext().traceId;
+  const origin = currentOrigin;
 
   const quorumOf = (req: FastifyRequest, total: "r" | "w"): Quorum => {
     const q = req.query as Record<string, string | number | undefined>;

@@ -154,11 +154,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   return app;
 }
 
-/** One server span per request, parented on the caller's W3C trace context. */
+/** One server span per client request and per traced internal call, parented on the caller's W3C trace context. */
 function installTracing(app: FastifyInstance): void {
   app.addHook("onRequest", async (req) => {
     const parent = propagation.extract(ROOT_CONTEXT, req.headers);
     const route = req.routeOptions.config.specPath ?? "unmatched";
+    // Node-to-node calls outside any trace are background chatter (gossip, Merkle
+    // comparisons); their callers do not trace them either.
+    if (route.startsWith("/internal/") && !trace.getSpanContext(parent)) return;
     req.span = tracer.startSpan(
       `${req.method} ${route}`,
       { kind: SpanKind.SERVER, attributes: { "http.request.method": req.method, "http.route": route, "url.path": req.url.split("?")[0] } },

@@ -23,6 +23,9 @@ import { vnodeOf } from "../ring/partition.ts";
 import type { Segment } from "../segment/segment.ts";
 import { RinglogError } from "../errors.ts";
 import { type Need, type Tally, verdict } from "./quorum.ts";
+import { SpanStatusCode, type Span } from "@opentelemetry/api";
+import { tracer } from "../telemetry/tracing.ts";
+import { currentOrigin, linkTo, linksTo, originsOf } from "../telemetry/origin.ts";
 import { type ResolverRule, resolve, resolverFor } from "./resolver.ts";
 
 export interface WriteRequest {
@@ -174,7 +177,33 @@ export class Coordinator {
     return primaries.find((p) => this.o.cluster.isUp(p)) ?? null;
   }
 
-  async get(key: string, quorum: Quorum): Promise<{ state: KeyState; report: ConsistencyReport }> {
+  /** Runs one client operation in a coordinator span that records how it was reached. */
+  private traced<T extends { state: KeyState; report: ConsistencyReport }>(op: string, key: string, run: () => Promise<T>): Promise<T> {
+    return tracer.startActiveSpan(`coordinator.${op}`, { attributes: { "ringlog.vnode": this.vnodeOf(key) } }, async (span: Span) => {
+      try {
+        const out = await run();
+        span.setAttributes({
+          "ringlog.replicas.asked": out.report.asked.join(","),
+          "ringlog.replicas.answered": out.report.answered.join(","),
+          "ringlog.fallbacks": out.report.fallbacks.join(","),
+          "ringlog.siblings": out.state.siblings.length,
+        });
+        return out;
+      } catch (err) {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  get(key: string, quorum: Quorum): Promise<{ state: KeyState; report: ConsistencyReport }> {
+    return this.traced("get", key, () => this.read(key, quorum));
+  }
+
+  private async read(key: string, quorum: Quorum): Promise<{ state: KeyState; report: ConsistencyReport }> {
     const vnode = this.vnodeOf(key);
     const primaries = this.primaries(key);
     const round = new Round(quorum);
@@ -195,31 +224,43 @@ export class Coordinator {
     const report = { asked, answered: [...round.answered], fallbacks: [] };
     if (!met) throw this.unavailable("read", quorum, report);
     const merged = [...states.values()].reduce(mergeStates, EMPTY_STATE);
-    void Promise.allSettled(calls).then(() => this.repair(vnode, key, states));
+    const cause = currentOrigin();
+    void Promise.allSettled(calls).then(() => this.repair(vnode, key, states, cause));
     return { state: resolve(resolverFor(this.o.resolvers, key), merged), report };
   }
 
-  /** Sends the merged state to every replica that answered with less. */
-  private async repair(vnode: number, key: string, states: Map<string, KeyState>): Promise<void> {
+  /**
+   * Sends the merged state to every replica that answered with less, in a trace of its own
+   * linked to the read that found the difference and to the writes being repaired.
+   */
+  private async repair(vnode: number, key: string, states: Map<string, KeyState>, cause: string | undefined): Promise<void> {
     if (states.size < 2) return;
     const merged = [...states.values()].reduce(mergeStates, EMPTY_STATE);
+    const behind = [...states].filter(([, s]) => !statesEqual(s, merged)).map(([node]) => node);
+    if (behind.length === 0) return;
+    const links = [linkTo(cause), ...linksTo(originsOf(merged))].filter((l) => l !== undefined);
     const entry: LogEntry = { kind: "state", key, state: merged };
-    await Promise.allSettled(
-      [...states]
-        .filter(([, s]) => !statesEqual(s, merged))
-        .map(async ([node]) => {
+    await tracer.startActiveSpan("read.repair", { root: true, links, attributes: { "ringlog.vnode": vnode, "ringlog.repaired": behind.join(",") } }, async (span) => {
+      await Promise.allSettled(
+        behind.map(async (node) => {
           this.counters.readRepairs++;
           if (node === this.self) await this.o.store.applyEntries(vnode, [entry]);
           else await this.o.replicas.apply(node, { vnode, entries: [entry] });
         }),
-    );
+      );
+      span.end();
+    });
   }
 
-  async write(req: WriteRequest, quorum: Quorum): Promise<{ state: KeyState; report: ConsistencyReport }> {
+  write(req: WriteRequest, quorum: Quorum): Promise<{ state: KeyState; report: ConsistencyReport }> {
+    return this.traced(req.value === null ? "delete" : "put", req.key, () => this.replicate(req, quorum));
+  }
+
+  private async replicate(req: WriteRequest, quorum: Quorum): Promise<{ state: KeyState; report: ConsistencyReport }> {
     const vnode = this.vnodeOf(req.key);
     const placement = this.placementOf();
     const { primaries, fallbacks } = placement.lists[vnode]!;
-    const context = req.context ?? (req.value === null ? (await this.get(req.key, { total: 1, primaries: 0 })).state.ctx : null);
+    const context = req.context ?? (req.value === null ? (await this.read(req.key, { total: 1, primaries: 0 })).state.ctx : null);
     const outcome = await this.commitLocally(vnode, { ...req, context });
     const entries = [outcome.entry];
 

@@ -17,6 +17,7 @@ import type { LogStore } from "../log/store.ts";
 import type { Membership } from "../membership/membership.ts";
 import { type Transfer, markDone, transfers } from "../ring/plan.ts";
 import { type Segment, segmentToWire } from "../segment/segment.ts";
+import { inOwnTrace } from "../telemetry/origin.ts";
 
 const MAX_CATCH_UP_PASSES = 20;
 
@@ -108,7 +109,7 @@ export class Handoff {
     const release = this.o.store.hold(t.vnode);
     this.o.logger.info({ transfer: t.id, vnode: t.vnode, to: t.to }, "handoff started");
     try {
-      await this.copy(t, progress);
+      await inOwnTrace("handoff.transfer", [], { "ringlog.vnode": t.vnode, "ringlog.peer": t.to, "ringlog.transfer": t.id }, () => this.copy(t, progress));
       this.o.membership.updateRing((ring) => markDone(ring, [t.id]));
       progress.status = "done";
       delete progress.phase;

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { Membership } from "../membership/membership.ts";
 import { type Segment, coalesce } from "../segment/segment.ts";
 import type { HintStore } from "./hints.ts";
+import { inOwnTrace } from "../telemetry/origin.ts";
 
 export interface HintDeliveryOptions {
   hints: HintStore;
@@ -51,8 +52,9 @@ export class HintDelivery {
       if (batch.length === 0) continue;
       const segments = coalesce(batch.map((h) => ({ vnode: h.vnode, entries: [h.entry] })));
       try {
-        if (left) await this.redirect(segments);
-        else await this.opts.ship(q.target, segments);
+        await inOwnTrace("hint.deliver", batch.map((h) => h.entry), { "ringlog.peer": q.target, "ringlog.hints": batch.length, "ringlog.redirected": left }, () =>
+          left ? this.redirect(segments) : this.opts.ship(q.target, segments),
+        );
         this.opts.hints.remove(batch.map((h) => h.id));
       } catch (err) {
         this.opts.hints.failedDeliveries++;

@@ -3,6 +3,7 @@
  * directions, and skews the wall clock, changeable at run time. It exists only when the testFaults setting is on;
  * production nodes never construct it.
  */
+import type { Link } from "@opentelemetry/api";
 import { type Peer, type Transport, TransportError } from "./transport.ts";
 
 export interface FaultRule {
@@ -37,9 +38,9 @@ export class FaultLayer implements Transport {
     if (delay?.delayMs) await Bun.sleep(delay.delayMs);
   }
 
-  async call<T>(peer: Peer, route: string, body: unknown, timeoutMs?: number): Promise<T> {
+  async call<T>(peer: Peer, route: string, body: unknown, timeoutMs?: number, links?: Link[]): Promise<T> {
     await this.gate(peer);
-    return this.inner.call<T>(peer, route, body, timeoutMs);
+    return this.inner.call<T>(peer, route, body, timeoutMs, links);
   }
 
   async forward(peer: Peer, method: string, path: string, headers: Record<string, string>, body?: Uint8Array): Promise<Response> {

@@ -7,6 +7,7 @@ import type { Replicas } from "../coordinator/coordinator.ts";
 import type { Membership } from "../membership/membership.ts";
 import { type Segment, type SegmentWire, coalesce, segmentToWire } from "../segment/segment.ts";
 import { Batcher } from "./batcher.ts";
+import type { Link } from "@opentelemetry/api";
 import { type Transport, TransportError } from "./transport.ts";
 
 export const APPLY_ROUTE = "/internal/apply";
@@ -27,13 +28,13 @@ export class ReplicaClient implements Replicas {
     private readonly transport: Transport,
     private readonly membership: Membership,
   ) {
-    this.applies = new Batcher(async (peer, segments) => {
-      await this.ship(peer, segments);
+    this.applies = new Batcher(async (peer, segments, links) => {
+      await this.ship(peer, segments, links);
       return segments.map(() => undefined);
     });
-    this.reads = new Batcher(async (peer, keys) => {
+    this.reads = new Batcher(async (peer, keys, links) => {
       this.traffic.readCalls++;
-      const states = await this.transport.call<StateWire[]>(this.peer(peer), READ_ROUTE, keys);
+      const states = await this.transport.call<StateWire[]>(this.peer(peer), READ_ROUTE, keys, undefined, links);
       return states.map(stateFromWire);
     });
   }
@@ -45,11 +46,11 @@ export class ReplicaClient implements Replicas {
   }
 
   /** Sends segments to a peer in one call, merged per vnode; resolves when all are committed there. */
-  async ship(peer: string, segments: Segment[]): Promise<void> {
+  async ship(peer: string, segments: Segment[], links: Link[] = []): Promise<void> {
     const merged = coalesce(segments);
     this.traffic.applyCalls++;
     this.traffic.applySegments += merged.length;
-    await this.transport.call<number>(this.peer(peer), APPLY_ROUTE, merged.map(segmentToWire) satisfies SegmentWire[]);
+    await this.transport.call<number>(this.peer(peer), APPLY_ROUTE, merged.map(segmentToWire) satisfies SegmentWire[], undefined, links);
   }
 
   apply(peer: string, segment: Segment): Promise<void> {

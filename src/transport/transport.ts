@@ -2,7 +2,7 @@
  * Node-to-node calls: HTTP with keep-alive (Bun's fetch pools connections), msgpack bodies,
  * a timeout per call, the cluster secret, and the caller's W3C trace context.
  */
-import { SpanKind, SpanStatusCode, context, propagation } from "@opentelemetry/api";
+import { type Link, SpanKind, SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
 import { packr } from "../event/event.ts";
 import { tracer } from "../telemetry/tracing.ts";
 
@@ -28,7 +28,7 @@ export class TransportError extends Error {
 
 export interface Transport {
   /** POSTs a msgpack body to an internal route of the peer and returns the decoded answer. */
-  call<T>(peer: Peer, route: string, body: unknown, timeoutMs?: number): Promise<T>;
+  call<T>(peer: Peer, route: string, body: unknown, timeoutMs?: number, links?: Link[]): Promise<T>;
   /** Relays a client request to a peer's public route unchanged (for forwarding). */
   forward(peer: Peer, method: string, path: string, headers: Record<string, string>, body?: Uint8Array): Promise<Response>;
 }
@@ -50,29 +50,43 @@ export class HttpTransport implements Transport {
     private readonly timeoutMs: number,
   ) {}
 
-  async call<T>(peer: Peer, route: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    return tracer.startActiveSpan(`rpc ${route}`, { kind: SpanKind.CLIENT, attributes: { "ringlog.peer": peer.id } }, async (span) => {
-      const headers: Record<string, string> = { "content-type": MSGPACK, [SECRET_HEADER]: this.secret, [FROM_HEADER]: this.selfId };
-      propagation.inject(context.active(), headers);
-      const t = this.traffic.get(route) ?? { calls: 0, sent: 0, received: 0 };
-      this.traffic.set(route, t);
+  /**
+   * Calls made inside a trace get a CLIENT span and carry the trace context; background
+   * chatter outside any trace (gossip, Merkle comparisons) is not traced, so traces show
+   * requests and the repairs they cause, not a flood of heartbeats.
+   */
+  async call<T>(peer: Peer, route: string, body: unknown, timeoutMs = this.timeoutMs, links: Link[] = []): Promise<T> {
+    if (!trace.getActiveSpan()) return this.post<T>(peer, route, body, timeoutMs);
+    return tracer.startActiveSpan(`rpc ${route}`, { kind: SpanKind.CLIENT, links, attributes: { "ringlog.peer": peer.id } }, async (span) => {
       try {
-        const packed = packr.pack(body);
-        t.calls++;
-        t.sent += packed.byteLength;
-        const res = await fetch(peer.url + route, { method: "POST", headers, body: packed, signal: AbortSignal.timeout(timeoutMs) });
-        const bytes = new Uint8Array(await res.arrayBuffer());
-        t.received += bytes.byteLength;
-        if (res.status !== 200) throw new TransportError(peer.id, `HTTP ${res.status} ${new TextDecoder().decode(bytes).slice(0, 200)}`, res.status);
-        return packr.unpack(bytes) as T;
+        return await this.post<T>(peer, route, body, timeoutMs);
       } catch (err) {
-        const e = err instanceof TransportError ? err : new TransportError(peer.id, (err as Error).name === "TimeoutError" ? "timed out" : (err as Error).message);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: e.reason });
-        throw e;
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as TransportError).reason });
+        throw err;
       } finally {
         span.end();
       }
     });
+  }
+
+  private async post<T>(peer: Peer, route: string, body: unknown, timeoutMs: number): Promise<T> {
+    const headers: Record<string, string> = { "content-type": MSGPACK, [SECRET_HEADER]: this.secret, [FROM_HEADER]: this.selfId };
+    propagation.inject(context.active(), headers);
+    const t = this.traffic.get(route) ?? { calls: 0, sent: 0, received: 0 };
+    this.traffic.set(route, t);
+    try {
+      const packed = packr.pack(body);
+      t.calls++;
+      t.sent += packed.byteLength;
+      const res = await fetch(peer.url + route, { method: "POST", headers, body: packed, signal: AbortSignal.timeout(timeoutMs) });
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      t.received += bytes.byteLength;
+      if (res.status !== 200) throw new TransportError(peer.id, `HTTP ${res.status} ${new TextDecoder().decode(bytes).slice(0, 200)}`, res.status);
+      return packr.unpack(bytes) as T;
+    } catch (err) {
+      if (err instanceof TransportError) throw err;
+      throw new TransportError(peer.id, (err as Error).name === "TimeoutError" ? "timed out" : (err as Error).message);
+    }
   }
 
   async forward(peer: Peer, method: string, path: string, headers: Record<string, string>, body?: Uint8Array): Promise<Response> {
