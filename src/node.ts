@@ -11,6 +11,7 @@ import { LogStore } from "./log/store.ts";
 import { HintStore } from "./hints/hints.ts";
 import { HintDelivery } from "./hints/delivery.ts";
 import { Handoff } from "./handoff/handoff.ts";
+import { Metrics } from "./metrics/metrics.ts";
 import { AAE_ROUTE, AntiEntropy } from "./antientropy/antientropy.ts";
 import { Coordinator } from "./coordinator/coordinator.ts";
 import { parseResolvers } from "./coordinator/resolver.ts";
@@ -93,7 +94,26 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     hintedVnodes: () => hints.vnodes(),
   });
   const replicas = new ReplicaClient(transport, membership);
-  const coordinator = new Coordinator({
+  // The sources are read only at scrape time, after every part below exists.
+  const metrics: Metrics = new Metrics(settings.nodeId, {
+    coordinator: () => coordinator.counters,
+    forwarded: () => kvCounters.forwarded,
+    hints: () => ({ queued: hints.total(), delivered: hints.delivered, failedDeliveries: hints.failedDeliveries }),
+    antiEntropy: () => antiEntropy.stats,
+    handoff: () => ({ ...handoff.stats, running: handoff.status().filter((t) => t.status === "running").length }),
+    storage: () => ({ ...store.sizes(), commits: store.stats.commits, snapshots: store.stats.snapshots }),
+    ring: () => {
+      const members = membership.members();
+      return {
+        epoch: membership.ring.epoch,
+        owned: membership.ring.owners.filter((o) => o === settings.nodeId).length,
+        replicated: replicated().length,
+        membersUp: members.filter((m) => m.status === "up").length,
+        membersDown: members.filter((m) => m.status === "down").length,
+      };
+    },
+  });
+  const coordinator: Coordinator = new Coordinator({
     store,
     hints,
     identity,
@@ -104,6 +124,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     replicas,
     n: settings.replicas,
     timeoutMs: settings.coordinatorTimeoutMs,
+    observer: metrics,
   });
   const antiEntropy = new AntiEntropy({
     store,
@@ -179,6 +200,10 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
         counters: () => ({ ...coordinator.counters, ...kvCounters, ...replicas.traffic, ...store.stats, hintsDelivered: hints.delivered }),
         ...(faults ? { faults } : {}),
       }),
+      getMetrics: async (_req, reply) => {
+        const { body, contentType } = await metrics.render();
+        return reply.type(contentType).send(body);
+      },
       healthz: async () => health,
       readyz: async () => {
         if (!ready) throw new RinglogError("not_ready", "node is starting or stopping");

@@ -88,6 +88,11 @@ export interface CoordinatorOptions {
   replicas: Replicas;
   n: number;
   timeoutMs: number;
+  /** Told of every coordinated operation's latency and outcome, and of every read's sibling count. */
+  observer?: {
+    observe(operation: "get" | "put" | "delete", outcome: "ok" | "error", seconds: number): void;
+    observeSiblings(count: number): void;
+  };
 }
 
 /** Waits on a set of replica calls until the quorum is met, cannot be met, or time runs out. */
@@ -178,10 +183,14 @@ export class Coordinator {
   }
 
   /** Runs one client operation in a coordinator span that records how it was reached. */
-  private traced<T extends { state: KeyState; report: ConsistencyReport }>(op: string, key: string, run: () => Promise<T>): Promise<T> {
+  private traced<T extends { state: KeyState; report: ConsistencyReport }>(op: "get" | "put" | "delete", key: string, run: () => Promise<T>): Promise<T> {
     return tracer.startActiveSpan(`coordinator.${op}`, { attributes: { "ringlog.vnode": this.vnodeOf(key) } }, async (span: Span) => {
+      const started = performance.now();
+      let outcome: "ok" | "error" = "error";
       try {
         const out = await run();
+        outcome = "ok";
+        if (op === "get") this.o.observer?.observeSiblings(out.state.siblings.filter((v) => v.value !== null).length);
         span.setAttributes({
           "ringlog.replicas.asked": out.report.asked.join(","),
           "ringlog.replicas.answered": out.report.answered.join(","),
@@ -194,6 +203,7 @@ export class Coordinator {
         span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
         throw err;
       } finally {
+        this.o.observer?.observe(op, outcome, (performance.now() - started) / 1000);
         span.end();
       }
     });

@@ -332,6 +332,21 @@ export class LogStore {
     return this.db.query<{ n: number }, [number]>("SELECT COUNT(*) AS n FROM snapshot_states WHERE vnode = ?").get(vnode)?.n ?? 0;
   }
 
+  /** Sizes for metrics: files, log entries awaiting compaction, snapshot and projection keys. */
+  sizes(): { fileBytes: number; walBytes: number; logEntries: number; snapshotKeys: number; keys: number } {
+    const count = (table: string) => this.db.query<{ n: number }, []>(`SELECT COUNT(*) AS n FROM ${table}`).get()!.n;
+    const pages = this.db.query<{ page_count: number }, []>("PRAGMA page_count").get()!.page_count;
+    const pageSize = this.db.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
+    const wal = Bun.file(`${this.db.filename}-wal`);
+    return {
+      fileBytes: pages * pageSize,
+      walBytes: wal.size,
+      logEntries: count("events"),
+      snapshotKeys: count("snapshot_states"),
+      keys: [...this.keyCounts.values()].reduce((a, b) => a + b, 0),
+    };
+  }
+
   /** Whether the node holds no keys at all (a node may join a cluster only then). */
   isEmpty(): boolean {
     return this.db.query("SELECT 1 FROM projection LIMIT 1").get() === null && this.db.query("SELECT 1 FROM events LIMIT 1").get() === null;
