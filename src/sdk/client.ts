@@ -28,10 +28,24 @@ export interface WriteResult {
   siblings: number;
 }
 
+/** How many replicas must answer: a number, `one`, `quorum` or `all` (the node's default otherwise). */
+export type QuorumValue = number | "one" | "quorum" | "all";
+
+export interface ReadOptions {
+  r?: QuorumValue;
+  /** Strict: how many of the answers must come from primaries. */
+  pr?: QuorumValue;
+}
+
 export interface WriteOptions {
   contentType?: string;
   context?: string;
+  w?: QuorumValue;
+  /** Strict: how many of the acks must come from primaries (fallbacks do not count). */
+  pw?: QuorumValue;
 }
+
+const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
 export type Value = Uint8Array | string;
 
@@ -75,8 +89,8 @@ export class RinglogClient {
     });
   }
 
-  async get(key: string): Promise<ReadResult> {
-    const { data, error, response } = await this.api.GET("/kv/{key}", { params: { path: { key } }, parseAs: "arrayBuffer" });
+  async get(key: string, opts: ReadOptions = {}): Promise<ReadResult> {
+    const { data, error, response } = await this.api.GET("/kv/{key}", { params: { path: { key }, query: defined({ r: opts.r, pr: opts.pr }) }, parseAs: "arrayBuffer" });
     const context = response.headers.get(CONTEXT) ?? undefined;
     const withContext = (siblings: Version[]): ReadResult => (context ? { siblings, context } : { siblings });
     if (response.status === 200) {
@@ -94,7 +108,7 @@ export class RinglogClient {
 
   async put(key: string, value: Value, opts: WriteOptions = {}): Promise<WriteResult> {
     const { error, response } = await this.api.PUT("/kv/{key}", {
-      params: { path: { key }, header: opts.context ? { "X-Ringlog-Context": opts.context } : {} },
+      params: { path: { key }, query: defined({ w: opts.w, pw: opts.pw }), header: opts.context ? { "X-Ringlog-Context": opts.context } : {} },
       body: toBytes(value) as unknown as string,
       bodySerializer: (b: unknown) => b as never,
       headers: { "content-type": opts.contentType ?? "application/octet-stream" },
@@ -102,9 +116,9 @@ export class RinglogClient {
     return this.written(response, error);
   }
 
-  async delete(key: string, opts: { context?: string } = {}): Promise<WriteResult> {
+  async delete(key: string, opts: { context?: string; w?: QuorumValue; pw?: QuorumValue } = {}): Promise<WriteResult> {
     const { error, response } = await this.api.DELETE("/kv/{key}", {
-      params: { path: { key }, header: opts.context ? { "X-Ringlog-Context": opts.context } : {} },
+      params: { path: { key }, query: defined({ w: opts.w, pw: opts.pw }), header: opts.context ? { "X-Ringlog-Context": opts.context } : {} },
     });
     return this.written(response, error);
   }
@@ -113,11 +127,11 @@ export class RinglogClient {
    * Reads the key, lets `merge` turn its siblings (possibly none) into one value, and writes
    * that back with the read's context, so the write replaces exactly what was merged.
    */
-  async update(key: string, merge: (siblings: Version[]) => Value | Promise<Value>, opts: { contentType?: string } = {}): Promise<WriteResult> {
-    const read = await this.get(key);
+  async update(key: string, merge: (siblings: Version[]) => Value | Promise<Value>, opts: { contentType?: string } & ReadOptions & Omit<WriteOptions, "context" | "contentType"> = {}): Promise<WriteResult> {
+    const read = await this.get(key, defined({ r: opts.r, pr: opts.pr }));
     const value = await merge(read.siblings);
     const contentType = opts.contentType ?? read.siblings[0]?.contentType;
-    return this.put(key, value, { ...(read.context ? { context: read.context } : {}), ...(contentType ? { contentType } : {}) });
+    return this.put(key, value, defined({ context: read.context, contentType, w: opts.w, pw: opts.pw }));
   }
 
   private written(response: Response, error: unknown): WriteResult {
