@@ -207,6 +207,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
       healthz: async () => health,
       readyz: async () => {
         if (!ready) throw new RinglogError("not_ready", "node is starting or stopping");
+        if (!membership.hasRingState()) throw new RinglogError("not_ready", "no gossip exchanged with any other member yet");
         return health;
       },
     },

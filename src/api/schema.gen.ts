@@ -437,7 +437,9 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description Storage is open and the node accepts requests.
+         * @description Storage is open, the node accepts requests, and it holds the cluster's ring state: a
+         *     node with other members is ready once it has exchanged gossip with one of them (a lone
+         *     node at once). Otherwise `503 not_ready`.
          */
         get: operations["readyz"];
         put?: never;
@@ -1389,7 +1391,7 @@ export interface operations {
                 };
             };
             405: components["responses"]["MethodNotAllowed"];
-            /** @description Not ready (starting or shutting down). */
+            /** @description Not ready (starting, shutting down, or no ring state from the cluster yet), code `not_ready`. */
             503: {
                 headers: {
                     [name: string]: unknown;

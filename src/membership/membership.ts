@@ -119,6 +119,16 @@ export class Membership {
     return this.ringState.removed?.includes(id) ?? false;
   }
 
+  /**
+   * Whether this node holds the cluster's ring state: it has heard from a peer at least
+   * once, or it has nobody to hear from (a lone node).
+   */
+  hasRingState(): boolean {
+    const others = new Set([...this.ringState.owners, ...this.peers.keys(), ...this.opts.seeds.filter((u) => u !== this.opts.self.url)]);
+    others.delete(this.opts.self.id);
+    return others.size === 0 || [...this.peers.values()].some((p) => p.lastContact !== undefined);
+  }
+
   isUp(id: string): boolean {
     if (id === this.opts.self.id) return true;
     const p = this.peers.get(id);

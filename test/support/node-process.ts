@@ -30,6 +30,8 @@ export interface NodeOptions {
   port?: number;
   nodeId?: string;
   env?: Record<string, string>;
+  /** Wait for /readyz before returning (default true). */
+  waitReady?: boolean;
 }
 
 export class NodeProcess {
@@ -47,7 +49,7 @@ export class NodeProcess {
 
   static async start(opts: NodeOptions = {}): Promise<NodeProcess> {
     const node = new NodeProcess(opts.dataDir ?? tempDir(), opts.port ?? (await freePort()), opts.nodeId ?? "n1", opts.env ?? {});
-    await node.launch();
+    await node.launch(opts.waitReady ?? true);
     return node;
   }
 
@@ -59,7 +61,7 @@ export class NodeProcess {
     return this.proc.pid;
   }
 
-  private async launch(): Promise<void> {
+  private async launch(waitReady = true): Promise<void> {
     const log = openSync(join(this.dataDir, "node.log"), "a");
     this.proc = Bun.spawn([process.execPath, CLI, "node", "--data", this.dataDir, "--port", String(this.port), "--node-id", this.nodeId], {
       env: { ...process.env, RINGLOG_LOG_LEVEL: "warn", ...this.env },
@@ -67,7 +69,7 @@ export class NodeProcess {
       stderr: log,
       stdin: "ignore",
     });
-    await this.waitReady();
+    if (waitReady) await this.waitReady();
   }
 
   async waitReady(timeoutMs = 20_000): Promise<void> {
