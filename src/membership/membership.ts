@@ -110,6 +110,9 @@ export class Membership {
     const flipped = flip(next, this.opts.replicas);
     if (flipped === this.ringState) return;
     if (flipped !== next) this.opts.logger.info({ epoch: flipped.epoch, removed: flipped.removed }, "every transfer is done: ownership flipped");
+    if (flipped.removed?.includes(this.opts.self.id) && !this.ringState.removed?.includes(this.opts.self.id)) {
+      this.opts.logger.info({ epoch: flipped.epoch }, "this node has left the cluster; once its hint queues are empty it can be stopped");
+    }
     this.ringState = flipped;
     for (const id of flipped.removed ?? []) this.peers.delete(id);
     this.opts.onRing(flipped);
