@@ -21,6 +21,7 @@ import { ReplicaClient } from "./transport/replica-client.ts";
 import { buildServer } from "./api/server.ts";
 import { kvHandlers } from "./api/kv.ts";
 import { clusterHandlers } from "./api/cluster.ts";
+import { uiHandlers } from "./api/ui.ts";
 import { apiTokenGuard, internalAuthorizer, internalHandlers } from "./api/internal.ts";
 import { loadSpec } from "./api/spec.ts";
 import { RinglogError } from "./errors.ts";
@@ -160,6 +161,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
         counters: () => ({ ...coordinator.counters, ...kvCounters, ...replicas.traffic, ...store.stats, hintsDelivered: hints.delivered }),
         ...(faults ? { faults } : {}),
       }),
+      ...uiHandlers(),
       healthz: async () => health,
       readyz: async () => {
         if (!ready) throw new RinglogError("not_ready", "node is starting or stopping");
