@@ -99,7 +99,7 @@ program
         ``,
         `Ringlog: a local ${o.nodes}-node cluster is running (data in ${o.data}/).`,
         ...ids.map((id, i) => `  ${id}  API ${urls[i]}/kv/{key}   Swagger UI ${urls[i]}/docs`),
-        `  Status      bin/ringlog status   (or ${urls[0]}/cluster)`,
+        `  Status      ${urls[0]}/ui   (live page)   bin/ringlog status   Metrics ${urls[0]}/metrics`,
         `Ctrl-C stops every node.`,
         ``,
       ].join("\n"),

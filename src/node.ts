@@ -24,6 +24,7 @@ import { buildServer } from "./api/server.ts";
 import { kvHandlers } from "./api/kv.ts";
 import { clusterHandlers } from "./api/cluster.ts";
 import { adminHandlers } from "./api/admin.ts";
+import { uiHandlers } from "./api/ui.ts";
 import { apiTokenGuard, internalAuthorizer, internalHandlers } from "./api/internal.ts";
 import { loadSpec } from "./api/spec.ts";
 import { RinglogError } from "./errors.ts";
@@ -204,6 +205,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
         const { body, contentType } = await metrics.render();
         return reply.type(contentType).send(body);
       },
+      ...uiHandlers(),
       healthz: async () => health,
       readyz: async () => {
         if (!ready) throw new RinglogError("not_ready", "node is starting or stopping");

@@ -24,6 +24,10 @@ test("ringlog dev brings up a 3-node cluster, prints where to look, and stops ev
     }
     expect(out).toContain(`http://127.0.0.1:${port}/docs`);
     expect(out).toContain(`http://127.0.0.1:${port + 2}/kv/{key}`);
+    expect(out).toContain(`http://127.0.0.1:${port}/ui`);
+    // What the banner points at is served.
+    expect((await fetch(`http://127.0.0.1:${port}/ui`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(200);
 
     const members = async () => ((await (await fetch(`http://127.0.0.1:${port}/cluster`)).json()) as { members: { status: string }[] }).members;
     for (let i = 0; i < 50 && (await members()).some((m) => m.status !== "up"); i++) await Bun.sleep(100);

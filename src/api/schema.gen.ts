@@ -388,6 +388,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/ui": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live status page
+         * @description An HTML page showing this node's view of the ring (vnodes coloured by owner, each
+         *     vnode's primaries and fallbacks), the members' health, hint queues, anti-entropy and
+         *     handoff progress. The page itself holds no data and needs no token: its script polls
+         *     `/cluster`, `/debug/hints` and `/debug/aae` every second, sending the API token as a
+         *     bearer token when the node has one (taken from `?token=` or asked for on the page).
+         */
+        get: operations["statusPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -1328,6 +1352,27 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    statusPage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
         };
     };
     getSpec: {
