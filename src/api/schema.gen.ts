@@ -674,6 +674,19 @@ export interface components {
             };
         };
         /**
+         * @description The request did not arrive and complete within `RINGLOG_REQUEST_TIMEOUT_MS`, counted
+         *     from the connection's start or the previous response (code `request_timeout`); the
+         *     connection is closed.
+         */
+        RequestTimeout: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
          * @description The join, leave or commit cannot be done as asked (code `cluster_change_refused`): the
          *     node is already a member or not one, the joining node holds data, nothing is staged, or
          *     an earlier plan is still being carried out.
@@ -888,6 +901,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["TooManySiblings"];
             413: components["responses"]["TooLarge"];
             500: components["responses"]["InternalError"];
@@ -937,6 +951,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["TooManySiblings"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];

@@ -10,6 +10,7 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, ty
 import type { Logger } from "pino";
 import { RinglogError, type ErrorBody } from "../errors.ts";
 import { tracer } from "../telemetry/tracing.ts";
+import { enforceRequestDeadline } from "./deadline.ts";
 import { HTTP_METHODS, type OpenApiDocument, specRoutes } from "./spec.ts";
 
 export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -94,6 +95,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       sendError(reply, toRinglogError(err, req));
     },
   });
+
+  enforceRequestDeadline(app.server, opts.requestTimeoutMs);
 
   // Values are raw bytes of any type; every route reads its body as a buffer.
   app.removeAllContentTypeParsers();
