@@ -4,7 +4,8 @@
  */
 import type { FastifyInstance } from "fastify";
 import { type Settings, advertisedUrl, clusterMembers, seedUrls } from "./config/settings.ts";
-import { openDatabase } from "./log/database.ts";
+import { databasePath, openDatabase } from "./log/database.ts";
+import { Checkpointer } from "./log/checkpointer.ts";
 import { loadIdentity, type Identity } from "./log/identity.ts";
 import { readMeta, writeMeta } from "./log/meta.ts";
 import { LogStore } from "./log/store.ts";
@@ -68,6 +69,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
   const logger = createLogger(settings.logLevel, settings.nodeId);
   const tracing = startTracing(settings.nodeId);
   const db = openDatabase(settings.dataDir, settings);
+  const checkpointer = await Checkpointer.start(databasePath(settings.dataDir), { intervalMs: settings.walCheckpointIntervalMs, restartPages: settings.walCheckpointPages });
   const identity = loadIdentity(db, settings.nodeId, settings.partitions, deps.random);
   const store = new LogStore(db, {
     groupCommitMaxBatch: settings.groupCommitMaxBatch,
@@ -237,6 +239,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
       antiEntropy.stop();
       handoff.stop();
       await app.close();
+      await checkpointer.stop();
       await store.close();
       await tracing.shutdown();
       logger.info("node stopped");

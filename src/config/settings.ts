@@ -26,8 +26,10 @@ export interface Settings {
   maxContextBytes: number;
   /** full: fsync every group commit; normal: survives a process crash, not power loss; off: neither. */
   fsync: FsyncPolicy;
-  /** WAL pages written before SQLite checkpoints them into the database file. */
+  /** WAL pages at which the background checkpointer rewinds the WAL (bounds the -wal file). */
   walCheckpointPages: number;
+  /** How often the background checkpointer copies committed WAL pages into the database file. */
+  walCheckpointIntervalMs: number;
   /** Bytes of the database file SQLite may memory-map for reads. */
   mmapBytes: number;
   /** Most writes one group commit (one transaction) takes. */
@@ -99,7 +101,8 @@ export const DEFAULTS: Settings = {
   maxContextActors: 256,
   maxContextBytes: 16 * 1024,
   fsync: "normal",
-  walCheckpointPages: 10_000,
+  walCheckpointPages: 32_768,
+  walCheckpointIntervalMs: 250,
   mmapBytes: 256 * 1024 * 1024,
   groupCommitMaxBatch: 512,
   snapshotEvery: 10_000,
@@ -171,6 +174,7 @@ function validate(s: Settings): void {
     "maxContextBytes",
     "groupCommitMaxBatch",
     "walCheckpointPages",
+    "walCheckpointIntervalMs",
     "snapshotEvery",
     "requestTimeoutMs",
     "keepAliveTimeoutMs",

@@ -32,7 +32,7 @@ export class HintStore {
     const ts = this.now();
     this.db.transaction(() => {
       for (const e of entries) insert.run(target, vnode, encodeEntry(e), ts);
-    })();
+    }).immediate();
   }
 
   /** The oldest hints for a target, in the order they were stored. */
@@ -47,7 +47,7 @@ export class HintStore {
     const del = this.db.query("DELETE FROM hints WHERE id = ?");
     this.db.transaction(() => {
       for (const id of ids) del.run(id);
-    })();
+    }).immediate();
     this.delivered += ids.length;
   }
 

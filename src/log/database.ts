@@ -30,20 +30,25 @@ const SYNCHRONOUS: Record<FsyncPolicy, string> = { full: "FULL", normal: "NORMAL
 
 export interface DatabaseTuning {
   fsync: FsyncPolicy;
-  /** WAL pages before an automatic checkpoint; checkpoints run on the commit path, so fewer is faster. */
+  /**
+   * WAL pages at which the background checkpointer rewinds the WAL. SQLite's own automatic
+   * checkpoint, which would run on the commit path, is only a safety net at four times that.
+   */
   walCheckpointPages: number;
   mmapBytes: number;
 }
 
+export const databasePath = (dataDir: string) => join(dataDir, "ringlog.db");
+
 export function openDatabase(dataDir: string, tuning: DatabaseTuning, migrations = readMigrations()): Database {
   mkdirSync(dataDir, { recursive: true });
-  const db = new Database(join(dataDir, "ringlog.db"), { create: true, strict: true });
+  const db = new Database(databasePath(dataDir), { create: true, strict: true });
   // Compaction frees pages all the time; incremental auto-vacuum lets the file give them
   // back. It can only be chosen before the first table exists.
   db.exec("PRAGMA auto_vacuum = INCREMENTAL");
   db.exec("PRAGMA journal_mode = WAL");
   db.exec(`PRAGMA synchronous = ${SYNCHRONOUS[tuning.fsync]}`);
-  db.exec(`PRAGMA wal_autocheckpoint = ${tuning.walCheckpointPages}`);
+  db.exec(`PRAGMA wal_autocheckpoint = ${tuning.walCheckpointPages * 4}`);
   // After a checkpoint the WAL file is cut back to this, so it stays bounded on disk.
   db.exec(`PRAGMA journal_size_limit = ${tuning.walCheckpointPages * 4096}`);
   db.exec(`PRAGMA mmap_size = ${tuning.mmapBytes}`);

@@ -195,7 +195,9 @@ export class LogStore {
           changes.push({ vnode: t.vnode, key: t.key, before: t.before, after });
           if (t.before === null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 0) + 1);
         }
-      })();
+        // IMMEDIATE takes the write lock up front, where SQLite waits on the checkpointer's
+        // RESTART; a deferred transaction upgrading from its first read would fail at once.
+      }).immediate();
     } catch (err) {
       this.heads.clear();
       for (const [v, s] of headsBefore) this.heads.set(v, s);
@@ -271,7 +273,7 @@ export class LogStore {
         .query("INSERT INTO snapshots (vnode, seq, created_at) VALUES (?, ?, ?) ON CONFLICT (vnode) DO UPDATE SET seq = excluded.seq, created_at = excluded.created_at")
         .run(vnode, seq, this.opts.now());
       this.db.query("DELETE FROM events WHERE vnode = ? AND seq <= ?").run(vnode, seq);
-    })();
+    }).immediate();
     this.returnFreePages();
     this.snapshotSeq.set(vnode, seq);
     this.stats.snapshots++;
