@@ -78,8 +78,10 @@ export function adminHandlers(deps: AdminDeps): Record<string, Handler> {
     async adminJoin(req) {
       const { seed } = jsonBody<{ seed?: unknown }>(req.body);
       if (typeof seed !== "string" || !URL.canParse(seed)) throw new RinglogError("invalid_request", "seed must be the URL of a cluster member");
-      if (new Set(membership.ring.owners).size > 1 || membership.ring.owners.some((o) => o !== membership.self.id)) {
-        throw new RinglogError("cluster_change_refused", "this node is already a member of a cluster; make it leave first");
+      // A node may join when it owns nothing yet, or owns a ring of its own (started alone).
+      const owners = new Set(membership.ring.owners);
+      if (owners.has(membership.self.id) && owners.size > 1) {
+        throw new RinglogError("cluster_change_refused", "this node already owns vnodes in a cluster; make it leave first");
       }
       if (!deps.store.isEmpty()) throw new RinglogError("cluster_change_refused", "this node holds data; only an empty node can join a cluster");
       const peer: Peer = { id: `seed:${seed}`, url: seed.replace(/\/$/, "") };
