@@ -9,8 +9,10 @@ import { renderMarkdown, writeReport } from "./lib/report.ts";
 import type { Scenario } from "./lib/scenario.ts";
 import { cluster } from "./scenarios/cluster.ts";
 import { single } from "./scenarios/single.ts";
+import { aaeScenario } from "./scenarios/aae.ts";
+import { handoffScenario } from "./scenarios/handoff.ts";
 
-const SCENARIOS: Record<string, Scenario> = { single, cluster };
+const SCENARIOS: Record<string, Scenario> = { single, cluster, aae: aaeScenario, handoff: handoffScenario };
 
 function usage(problem?: string): never {
   if (problem) process.stderr.write(`${problem}\n`);

@@ -10,6 +10,8 @@ export interface BenchOptions {
   connections: number;
   /** RINGLOG_FSYNC of every Ringlog node. */
   fsync: Fsync;
+  /** Data set size for the aae and handoff scenarios (each has its own default). */
+  keys?: number;
 }
 
 /** The workload of the issue: 100-byte values over 100,000 keys. */
@@ -24,7 +26,7 @@ export const WORKLOAD = {
 
 export class UsageError extends Error {}
 
-export const OPTIONS_USAGE = "[--seconds N (20)] [--connections N (64)] [--fsync full|normal|off (normal)]";
+export const OPTIONS_USAGE = "[--seconds N (20)] [--connections N (64)] [--fsync full|normal|off (normal)] [--keys N (aae, handoff)]";
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -38,7 +40,7 @@ export function parseOptions(args: string[]): BenchOptions {
   try {
     ({ values } = parseArgs({
       args,
-      options: { seconds: { type: "string" }, connections: { type: "string" }, fsync: { type: "string" } },
+      options: { seconds: { type: "string" }, connections: { type: "string" }, fsync: { type: "string" }, keys: { type: "string" } },
       strict: true,
       allowPositionals: false,
     }));
@@ -51,5 +53,6 @@ export function parseOptions(args: string[]): BenchOptions {
     seconds: positiveInt("seconds", values.seconds, 20),
     connections: positiveInt("connections", values.connections, 64),
     fsync,
+    ...(values.keys !== undefined ? { keys: positiveInt("keys", values.keys, 0) } : {}),
   };
 }
