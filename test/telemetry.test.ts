@@ -110,16 +110,20 @@ test("a request carrying a W3C traceparent gets its server span in that trace, u
  * On a lone node's happy path no line is logged inside a request (only 5xx answers are, and a
  * lone node gives none here), so this holds vacuously today; it guards any line that appears.
  */
-test("log lines emitted inside a request, if any, carry its trace id", async () => {
+test("log lines of a request carry its trace id: a refused request logs at debug level in the request's trace", async () => {
+  const bad = await fetch(`${node.url}/kv/x?w=nine`, { method: "PUT", body: "v" });
+  expect(bad.status).toBe(400);
+  const server = await waitFor("the refused PUT's server span", () => receiver.spans.find((s) => s.name === "PUT /kv/{key}" && s.attributes["http.response.status_code"] === 400));
   // pino writes synchronously to node.log; give it a moment anyway.
   await Bun.sleep(200);
   const lines = readFileSync(join(node.dataDir, "node.log"), "utf8")
     .split("\n")
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-  expect(lines.length).toBeGreaterThan(0);
-  // fastify's request logger stamps reqId on every line logged inside a request.
+  const refused = lines.filter((l) => l.msg === "request refused");
+  expect(refused.length).toBeGreaterThan(0);
+  expect(refused.some((l) => l.trace_id === server.traceId && l.span_id === server.spanId)).toBe(true);
+  // fastify's request logger stamps reqId on every line logged inside a request: all carry a trace.
   const inRequest = lines.filter((l) => "reqId" in l);
   for (const l of inRequest) expect(l.trace_id).toMatch(HEX32);
-  console.log(`telemetry: node.log has ${lines.length} lines, ${inRequest.length} emitted inside a request`);
 });

@@ -104,8 +104,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   app.setErrorHandler((err, req, reply) => {
     const mapped = toRinglogError(err, req);
-    if (mapped.status === 500) req.log.error({ err }, "request failed");
-    else if (mapped.status > 500) req.log.warn({ code: mapped.code, details: mapped.details }, mapped.message);
+    // The handler may run outside the request's span context; its log lines must still carry the trace.
+    const log = () => {
+      if (mapped.status === 500) req.log.error({ err }, "request failed");
+      else if (mapped.status > 500) req.log.warn({ code: mapped.code, details: mapped.details }, mapped.message);
+      else req.log.debug({ code: mapped.code, status: mapped.status }, "request refused");
+    };
+    if (req.span) context.with(trace.setSpan(context.active(), req.span), log);
+    else log();
     req.span?.recordException(err as Error);
     return sendError(reply, mapped);
   });
