@@ -49,17 +49,23 @@ test("update resolves siblings written on both sides of a partition into one mer
   await cluster.heal();
   await cluster.waitAllUp();
 
-  const conflicted = await eventually("both sides' versions as siblings", async () => {
-    const r = await client("n3").get(key);
-    return r.siblings.length === 2 ? r : undefined;
+  // Hints and read repair bring both versions to every replica.
+  await eventually("both sides' versions on every replica", async () => {
+    const states = await Promise.all(cluster.nodes.map((n) => cluster.replica(n, key)));
+    return states.every((s) => s.siblings.length === 2);
   });
+  const conflicted = await client("n3").get(key);
   expect(conflicted.siblings.map((s) => JSON.parse(text(s.value))).sort()).toEqual([["milk", "bread"], ["milk", "eggs"]]);
 
   let merged: string[] = [];
-  const result = await client("n3").update(key, (siblings) => {
-    merged = [...new Set(siblings.flatMap((s) => JSON.parse(text(s.value)) as string[]))].sort();
-    return JSON.stringify(merged);
-  });
+  const result = await client("n3").update(
+    key,
+    (siblings) => {
+      merged = [...new Set(siblings.flatMap((s) => JSON.parse(text(s.value)) as string[]))].sort();
+      return JSON.stringify(merged);
+    },
+    { r: "all" },
+  );
   expect(result.siblings).toBe(1);
   expect(merged).toEqual(["bread", "eggs", "milk"]);
   for (const id of ["n1", "n2", "n3"]) {
