@@ -139,6 +139,8 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
       return primaries.includes(settings.nodeId) ? primaries.filter((p) => p !== settings.nodeId) : [];
     },
     intervalMs: settings.aaeIntervalMs,
+    quietMs: settings.aaeQuietMs,
+    maxDeferMs: settings.aaeMaxDeferMs,
     monotonic: deps.monotonic,
     logger,
     traffic: () => http.traffic.get(AAE_ROUTE) ?? { sent: 0, received: 0 },

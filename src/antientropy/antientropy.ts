@@ -34,6 +34,8 @@ export interface VnodeExchange {
 export interface AaeStats {
   rounds: number;
   exchanges: number;
+  /** Vnode turns passed over because the vnode was taking writes. */
+  deferred: number;
   keysRepaired: number;
   /** Bytes of AAE request and response bodies this node sent and received as initiator. */
   bytesSent: number;
@@ -54,6 +56,13 @@ export interface AntiEntropyOptions {
   logger: Logger;
   /** Counts AAE bytes on the wire (request, response). */
   traffic: () => { sent: number; received: number };
+  /**
+   * A vnode written to within this long is passed over (its replicas are most likely only
+   * apart by writes in flight, and comparing would scan it under load), but never for longer
+   * than maxDeferMs in a row.
+   */
+  quietMs: number;
+  maxDeferMs: number;
   /** Wall clock, and how old a tombstone must be before it may be collected. */
   now: () => number;
   tombstoneGraceMs: number;
@@ -64,16 +73,21 @@ const fromBytes = (b: Uint8Array) => new BigUint64Array(new Uint8Array(b).buffer
 
 export class AntiEntropy {
   private readonly trees: MerkleTree[];
-  readonly stats: AaeStats = { rounds: 0, exchanges: 0, keysRepaired: 0, bytesSent: 0, bytesReceived: 0, lastRebuildMs: 0, tombstonesCollected: 0 };
+  readonly stats: AaeStats = { rounds: 0, exchanges: 0, deferred: 0, keysRepaired: 0, bytesSent: 0, bytesReceived: 0, lastRebuildMs: 0, tombstonesCollected: 0 };
   readonly last = new Map<number, VnodeExchange>();
   /** Per vnode, the root each peer was last found to share with this node. */
   private readonly agreed = new Map<number, Map<string, bigint>>();
   private cursor = 0;
+  /** Per vnode, when it last changed and when it was last exchanged (monotonic ms). */
+  private readonly lastWrite: Float64Array;
+  private readonly lastExchange: Float64Array;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
 
   constructor(private readonly o: AntiEntropyOptions) {
     this.trees = Array.from({ length: o.partitions }, () => new MerkleTree());
+    this.lastWrite = new Float64Array(o.partitions).fill(-Infinity);
+    this.lastExchange = new Float64Array(o.partitions).fill(o.monotonic());
   }
 
   /** Builds every tree from the projection: one pass over the stored states. */
@@ -88,7 +102,11 @@ export class AntiEntropy {
   }
 
   onChange = (changes: StateChange[]): void => {
-    for (const c of changes) this.trees[c.vnode]!.update(c.key, c.before ? stateDigest(c.before) : null, c.after ? stateDigest(c.after) : null);
+    const now = this.o.monotonic();
+    for (const c of changes) {
+      this.trees[c.vnode]!.update(c.key, c.before ? stateDigest(c.before) : null, c.after ? stateDigest(c.after) : null);
+      this.lastWrite[c.vnode] = now;
+    }
   };
 
   root(vnode: number): bigint {
@@ -119,6 +137,12 @@ export class AntiEntropy {
     const vnode = this.cursor;
     this.cursor = (this.cursor + 1) % this.o.partitions;
     if (this.cursor === 0) this.stats.rounds++;
+    const now = this.o.monotonic();
+    if (now - this.lastWrite[vnode]! < this.o.quietMs && now - this.lastExchange[vnode]! < this.o.maxDeferMs) {
+      this.stats.deferred++;
+      return;
+    }
+    this.lastExchange[vnode] = now;
     const self = this.o.membership.self.id;
     for (const peer of this.o.replicasOf(vnode)) {
       if (peer > self && this.o.membership.isUp(peer)) await this.exchange(vnode, peer);

@@ -553,6 +553,8 @@ export interface components {
             /** @description Completed passes over every vnode. */
             rounds: number;
             exchanges: number;
+            /** @description Vnode turns passed over because the vnode was taking writes (RINGLOG_AAE_QUIET_MS). */
+            deferred: number;
             keysRepaired: number;
             bytesSent: number;
             bytesReceived: number;

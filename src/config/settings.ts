@@ -75,6 +75,10 @@ export interface Settings {
   hintRatePerSec: number;
   /** Pause between two anti-entropy vnode exchanges (one vnode at a time); 0 turns AAE off. */
   aaeIntervalMs: number;
+  /** Anti-entropy passes over a vnode written to within this long (its replicas differ by writes in flight). */
+  aaeQuietMs: number;
+  /** …but never for longer than this in a row. */
+  aaeMaxDeferMs: number;
   /** A tombstone younger than this is never collected, even once every replica holds it. */
   tombstoneGraceMs: number;
   /** Vnode transfers this node sends at once during a join or leave. */
@@ -127,6 +131,8 @@ export const DEFAULTS: Settings = {
   hintIntervalMs: 250,
   hintRatePerSec: 5_000,
   aaeIntervalMs: 100,
+  aaeQuietMs: 250,
+  aaeMaxDeferMs: 30_000,
   tombstoneGraceMs: 10_000,
   handoffConcurrency: 2,
   handoffBatch: 500,
@@ -189,6 +195,7 @@ function validate(s: Settings): void {
     "hintIntervalMs",
     "hintRatePerSec",
     "tombstoneGraceMs",
+    "aaeMaxDeferMs",
     "handoffConcurrency",
     "handoffBatch",
     "handoffIntervalMs",
