@@ -96,7 +96,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     replicas: settings.replicas,
     hintedVnodes: () => hints.vnodes(),
   });
-  const replicas = new ReplicaClient(transport, membership);
+  const replicas = new ReplicaClient(transport, membership, settings.peerMaxInFlight);
   // The sources are read only at scrape time, after every part below exists.
   const metrics: Metrics = new Metrics(settings.nodeId, {
     coordinator: () => coordinator.counters,

@@ -57,6 +57,8 @@ export interface Settings {
   coordinatorTimeoutMs: number;
   /** One node-to-node call gives up after this. */
   peerTimeoutMs: number;
+  /** Replica calls (writes, reads) in flight to one peer at once; what arrives meanwhile shares the next call. */
+  peerMaxInFlight: number;
   /** Shared secret every internal route requires; mandatory once a node has peers. */
   clusterSecret: string;
   /** When set, public routes require "Authorization: Bearer <apiToken>". */
@@ -121,6 +123,7 @@ export const DEFAULTS: Settings = {
   defaultW: 2,
   coordinatorTimeoutMs: 5_000,
   peerTimeoutMs: 2_000,
+  peerMaxInFlight: 2,
   clusterSecret: "",
   apiToken: "",
   seeds: "",
@@ -190,6 +193,7 @@ function validate(s: Settings): void {
     "defaultW",
     "coordinatorTimeoutMs",
     "peerTimeoutMs",
+    "peerMaxInFlight",
     "gossipIntervalMs",
     "downAfterMs",
     "hintIntervalMs",

@@ -53,5 +53,24 @@ export function entryFromWire(w: EntryWire): LogEntry {
   }
 }
 
-export const encodeEntry = (e: LogEntry): Uint8Array => packr.pack(entryToWire(e));
-export const decodeEntry = (bytes: Uint8Array): LogEntry => entryFromWire(packr.unpack(bytes) as EntryWire);
+/**
+ * An entry's bytes, remembered per entry object: a write is encoded once for its log and
+ * reused for every replica it ships to, and an entry that arrived as bytes is logged as
+ * those bytes. Entries are immutable, so the bytes never go stale.
+ */
+const encoded = new WeakMap<LogEntry, Uint8Array>();
+
+export function encodeEntry(e: LogEntry): Uint8Array {
+  let bytes = encoded.get(e);
+  if (bytes === undefined) {
+    bytes = packr.pack(entryToWire(e));
+    encoded.set(e, bytes);
+  }
+  return bytes;
+}
+
+export function decodeEntry(bytes: Uint8Array): LogEntry {
+  const e = entryFromWire(packr.unpack(bytes) as EntryWire);
+  encoded.set(e, bytes);
+  return e;
+}

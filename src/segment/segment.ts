@@ -3,7 +3,7 @@
  * ships (replica writes, hints, read repair, and later anti-entropy and handoff). Applying
  * one is the same idempotent fold as a local write.
  */
-import { type EntryWire, type LogEntry, entryFromWire, entryToWire } from "../log/entry.ts";
+import { type LogEntry, decodeEntry, encodeEntry } from "../log/entry.ts";
 
 export interface Segment {
   vnode: number;
@@ -12,14 +12,16 @@ export interface Segment {
   entries: LogEntry[];
 }
 
-export type SegmentWire = [vnode: number, hintFor: string | null, entries: EntryWire[]];
+/** Entries travel as their log bytes: encoded once, shipped to every replica, logged as received. */
+export type SegmentWire = [vnode: number, hintFor: string | null, entries: Uint8Array[]];
 
 export function segmentToWire(s: Segment): SegmentWire {
-  return [s.vnode, s.hintFor ?? null, s.entries.map(entryToWire)];
+  return [s.vnode, s.hintFor ?? null, s.entries.map(encodeEntry)];
 }
 
 export function segmentFromWire([vnode, hintFor, entries]: SegmentWire): Segment {
-  return { vnode, ...(hintFor ? { hintFor } : {}), entries: entries.map(entryFromWire) };
+  if (!Array.isArray(entries) || !entries.every((e) => e instanceof Uint8Array)) throw new Error("segment entries must be encoded entries");
+  return { vnode, ...(hintFor ? { hintFor } : {}), entries: entries.map(decodeEntry) };
 }
 
 /** Merges segments of the same vnode and hint target, so one send carries one segment each. */

@@ -27,16 +27,17 @@ export class ReplicaClient implements Replicas {
   constructor(
     private readonly transport: Transport,
     private readonly membership: Membership,
+    maxInFlight: number,
   ) {
     this.applies = new Batcher(async (peer, segments, links) => {
       await this.ship(peer, segments, links);
       return segments.map(() => undefined);
-    });
+    }, maxInFlight);
     this.reads = new Batcher(async (peer, keys, links) => {
       this.traffic.readCalls++;
       const states = await this.transport.call<StateWire[]>(this.peer(peer), READ_ROUTE, keys, undefined, links);
       return states.map(stateFromWire);
-    });
+    }, maxInFlight);
   }
 
   private peer(id: string) {
