@@ -77,6 +77,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     snapshotTailRatio: settings.snapshotTailRatio,
     now: deps.now,
   });
+  checkpointer.committer = store;
   const hints = new HintStore(db, deps.now);
   const ring = loadRing(db, settings);
 

@@ -112,7 +112,7 @@ export const DEFAULTS: Settings = {
   mmapBytes: 256 * 1024 * 1024,
   groupCommitMaxBatch: 512,
   snapshotEvery: 10_000,
-  snapshotTailRatio: 1,
+  snapshotTailRatio: 3,
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
   connectionTimeoutMs: 30_000,

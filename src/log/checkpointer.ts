@@ -17,10 +17,24 @@ export interface CheckpointerOptions {
   restartPages: number;
 }
 
+/** The node's committer, held while a RESTART checkpoint runs (see checkpoint-worker.ts). */
+export interface CommitHold {
+  holdCommits(): void;
+  releaseCommits(): void;
+}
+
+/** Commits are released after this even if the checkpointer never says it is done. */
+const MAX_HOLD_MS = 2_000;
+
 export class Checkpointer {
   private readonly worker: Worker;
   stats: CheckpointStats = { passive: 0, restarts: 0, framesCopied: 0, lastMs: 0, maxMs: 0 };
   private stopped: Promise<void> | undefined;
+  /** Set once the store exists; until then a RESTART simply waits for the lock in SQLite. */
+  committer: CommitHold | undefined;
+  private holdTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The committer this checkpointer holds right now, if any. */
+  private holding: CommitHold | undefined;
 
   private constructor(worker: Worker) {
     this.worker = worker;
@@ -34,6 +48,8 @@ export class Checkpointer {
       worker.onmessage = (e: MessageEvent<{ type: string; stats?: CheckpointStats }>) => {
         if (e.data.type === "started") resolve();
         if (e.data.type === "stats" && e.data.stats) c.stats = e.data.stats;
+        if (e.data.type === "hold-commits") c.hold();
+        if (e.data.type === "release-commits") c.release();
       };
       worker.postMessage({ type: "start", path, ...opts });
     });
@@ -42,11 +58,30 @@ export class Checkpointer {
     return c;
   }
 
+  /**
+   * Message handlers run between turns of the event loop, never inside a commit, so once
+   * the committer is held no transaction of the main connection is open.
+   */
+  private hold(): void {
+    this.holding = this.committer;
+    this.holding?.holdCommits();
+    this.holdTimer = setTimeout(() => this.release(), MAX_HOLD_MS);
+    this.worker.postMessage({ type: "commits-held" });
+  }
+
+  private release(): void {
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    this.holding?.releaseCommits();
+    this.holding = undefined;
+  }
+
   /** Stops the thread after its current checkpoint; its connection is closed. */
   stop(): Promise<void> {
     this.stopped ??= new Promise<void>((resolve) => {
       const done = () => {
         this.worker.terminate();
+        this.release();
         resolve();
       };
       const timer = setTimeout(done, 2_000);

@@ -77,6 +77,9 @@ export class LogStore {
   /** Keys per vnode, so compaction can keep the log tail proportional to the live data. */
   private readonly keyCounts = new Map<number, number>();
   private closed = false;
+  /** Commits and snapshots wait while the checkpointer rewinds the WAL. */
+  private held = false;
+  private snapshotScheduled = false;
   readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0 };
   /** Told of every committed state change, in commit order (anti-entropy keeps its trees with it). */
   onChange: ((changes: StateChange[]) => void) | undefined;
@@ -149,8 +152,24 @@ export class LogStore {
     );
   }
 
+  /** Holds commits (they queue) until release: a RESTART checkpoint is about to run. */
+  holdCommits(): void {
+    this.held = true;
+  }
+
+  releaseCommits(): void {
+    if (!this.held) return;
+    this.held = false;
+    if (this.queue.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    this.scheduleSnapshotNext();
+  }
+
   private flush(): void {
     this.flushScheduled = false;
+    if (this.held) return;
     const batch = this.queue.splice(0, this.opts.groupCommitMaxBatch);
     if (this.queue.length > 0) {
       this.flushScheduled = true;
@@ -253,22 +272,28 @@ export class LogStore {
   }
 
   private scheduleSnapshots(touched: Iterable<{ vnode: number }>): void {
-    const before = this.snapshotDue.size;
     for (const { vnode } of touched) {
       if (this.holds.has(vnode)) continue;
       if (this.head(vnode) - (this.snapshotSeq.get(vnode) ?? 0) >= this.tailLimit(vnode)) this.snapshotDue.add(vnode);
     }
-    if (before === 0 && this.snapshotDue.size > 0) setImmediate(() => this.snapshotNext());
+    this.scheduleSnapshotNext();
+  }
+
+  private scheduleSnapshotNext(): void {
+    if (this.snapshotScheduled || this.held || this.snapshotDue.size === 0) return;
+    this.snapshotScheduled = true;
+    setImmediate(() => this.snapshotNext());
   }
 
   /** One vnode per turn of the event loop, so snapshots never stall the write path for long. */
   private snapshotNext(): void {
-    if (this.closed) return;
+    this.snapshotScheduled = false;
+    if (this.closed || this.held) return;
     const [vnode] = this.snapshotDue;
     if (vnode === undefined) return;
     this.snapshotDue.delete(vnode);
     if (!this.holds.has(vnode)) this.snapshot(vnode);
-    if (this.snapshotDue.size > 0) setImmediate(() => this.snapshotNext());
+    this.scheduleSnapshotNext();
   }
 
   /**

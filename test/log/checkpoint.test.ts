@@ -1,0 +1,82 @@
+/**
+ * The background checkpointer on a real database: RESTART checkpoints run only while the
+ * store holds its commits, so no commit ever waits inside SQLite's busy handler.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { emptyContext } from "../../src/clock/context.ts";
+import { EMPTY_STATE, applyEvent } from "../../src/clock/fold.ts";
+import { Checkpointer } from "../../src/log/checkpointer.ts";
+import { databasePath, openDatabase } from "../../src/log/database.ts";
+import { LogStore } from "../../src/log/store.ts";
+import { tempDir } from "../support/node-process.ts";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function freshStore() {
+  const dir = tempDir("ringlog-checkpoint-");
+  dirs.push(dir);
+  const db = openDatabase(dir, { fsync: "normal", walCheckpointPages: 64, mmapBytes: 0 });
+  const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: 10_000, snapshotTailRatio: 1_000, now: Date.now });
+  return { dir, store };
+}
+
+let counter = 0;
+const put = (store: LogStore, key: string) =>
+  store.write(0, key, (state) => {
+    const event = { key, dot: { actor: "a", counter: ++counter }, context: emptyContext(), value: new Uint8Array(200), contentType: "x", ts: 0 };
+    return { entry: { kind: "event" as const, event }, next: applyEvent(state, event) };
+  });
+
+test("held commits queue without committing, and all commit once released", async () => {
+  const { store } = freshStore();
+  store.holdCommits();
+  let committed = 0;
+  const writes = Array.from({ length: 10 }, (_, i) => put(store, `k${i}`).then(() => committed++));
+  await Bun.sleep(20);
+  expect(committed).toBe(0);
+  expect(store.read(0, "k0")).toBe(EMPTY_STATE);
+  store.releaseCommits();
+  await Promise.all(writes);
+  expect(committed).toBe(10);
+  expect(store.stats.commits).toBe(1);
+  await store.close();
+});
+
+test("every RESTART checkpoint runs between a hold and a release of the store's commits", async () => {
+  const { dir, store } = freshStore();
+  const checkpointer = await Checkpointer.start(databasePath(dir), { intervalMs: 5, restartPages: 64 });
+  const events: string[] = [];
+  const commitsAt: number[] = [];
+  checkpointer.committer = {
+    holdCommits: () => {
+      events.push("hold");
+      commitsAt.push(store.stats.commits);
+      store.holdCommits();
+    },
+    releaseCommits: () => {
+      events.push("release");
+      commitsAt.push(store.stats.commits);
+      store.releaseCommits();
+    },
+  };
+  // 64 pages of WAL fill quickly: keep writing until several RESTARTs have happened.
+  const deadline = Date.now() + 20_000;
+  let i = 0;
+  while (checkpointer.stats.restarts < 3 && Date.now() < deadline) {
+    await Promise.all(Array.from({ length: 50 }, () => put(store, `key-${i++ % 2000}`)));
+  }
+  await checkpointer.stop();
+  expect(checkpointer.stats.restarts).toBeGreaterThanOrEqual(3);
+  // Holds and releases alternate and every hold was released (by its RESTART, or by the stop).
+  expect(events.length).toBeGreaterThanOrEqual(2 * checkpointer.stats.restarts);
+  expect(events.length % 2).toBe(0);
+  events.forEach((e, n) => expect(e).toBe(n % 2 === 0 ? "hold" : "release"));
+  // Nothing committed while held, although writers kept queueing.
+  for (let n = 0; n < commitsAt.length; n += 2) expect(commitsAt[n + 1]).toBe(commitsAt[n]!);
+  expect(store.read(0, "key-0")).not.toBe(EMPTY_STATE);
+  await store.close();
+});
