@@ -683,8 +683,6 @@ describe("internal routes", () => {
     expect({ serverErrors, members: await members() }).toEqual({ serverErrors: [], members: before });
   });
 
-  // KNOWN FAILURE (src bug): /internal/gossip does not validate the message at all (500 for
-  // any wrong shape); /internal/read and /internal/apply answer 500 for some wrong shapes.
   test("with the right secret, msgpack of the wrong shape gets 400 invalid_request, never 5xx", async () => {
     const shapes: unknown[] = [null, 1, "x", {}, [1], [[1, 2]], [["a", "b"]], [[0, null, [1]]], [[0, null, [[1]]]], [[0, "n9", [1]]], [[999, null, []]], { op: "tree" }, { from: 1 }];
     const failures: string[] = [];

@@ -1,7 +1,6 @@
 /** Node-to-node routes: gossip, segment application, replica reads. Bodies are msgpack. */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { timingSafeEqual } from "node:crypto";
-import { stateToWire } from "../clock/fold.ts";
 import { packr } from "../event/event.ts";
 import type { HintStore } from "../hints/hints.ts";
 import type { LogStore } from "../log/store.ts";
@@ -141,7 +140,7 @@ export function internalHandlers(deps: InternalDeps): Record<string, Handler> {
         reply,
         keys.map(([vnode, key]) => {
           checkVnode(vnode);
-          return stateToWire(deps.store.read(vnode, String(key)));
+          return deps.store.readBytes(vnode, String(key));
         }),
       );
     },

@@ -334,7 +334,8 @@ export interface paths {
         put?: never;
         /**
          * Apply log segments
-         * @description A msgpack list of segments `[vnode, hintFor | null, entries]`. Entries without
+         * @description A msgpack list of segments `[vnode, hintFor | null, entries]`, each entry the msgpack
+         *     binary of one encoded log entry (the bytes its coordinator logged). Entries without
          *     `hintFor` are folded into this node's logs; with it, they are held as hints for that
          *     node. Answers after the entries are committed.
          */
@@ -379,7 +380,7 @@ export interface paths {
         put?: never;
         /**
          * Read this replica's state of keys
-         * @description A msgpack list of `[vnode, key]`; answers each key's local state (siblings and context), without any quorum.
+         * @description A msgpack list of `[vnode, key]`; answers each key's local state (siblings and context) as its stored canonical bytes (msgpack binary), or nil when this replica has none, without any quorum.
          */
         post: operations["internalRead"];
         delete?: never;

@@ -100,13 +100,27 @@ export function stateToWire(s: KeyState): StateWire {
   return [sibs, toWire(s.ctx)];
 }
 
+/**
+ * A state's canonical bytes, remembered per state object: states are never changed in place,
+ * so a state read from storage or a peer is compared, digested and stored again as the
+ * bytes it came as, and a computed one is encoded once.
+ */
+const encoded = new WeakMap<KeyState, Uint8Array>();
+
 /** Canonical bytes: equal states encode identically, so digests and equality are byte checks. */
 export function encodeState(s: KeyState): Uint8Array {
-  return packr.pack(stateToWire(s));
+  let bytes = encoded.get(s);
+  if (bytes === undefined) {
+    bytes = packr.pack(stateToWire(s));
+    encoded.set(s, bytes);
+  }
+  return bytes;
 }
 
 export function decodeState(bytes: Uint8Array): KeyState {
-  return stateFromWire(packr.unpack(bytes) as StateWire);
+  const s = stateFromWire(packr.unpack(bytes) as StateWire);
+  encoded.set(s, bytes);
+  return s;
 }
 
 export function stateFromWire([sibs, ctx]: StateWire): KeyState {
@@ -123,6 +137,6 @@ export function stateFromWire([sibs, ctx]: StateWire): KeyState {
 }
 
 export function statesEqual(a: KeyState, b: KeyState): boolean {
-  return Buffer.from(encodeState(a)).equals(Buffer.from(encodeState(b)));
+  return a === b || Buffer.compare(encodeState(a), encodeState(b)) === 0;
 }
 

@@ -2,7 +2,7 @@
  * The coordinator's view of other replicas: segment shipping and state reads, each
  * coalesced per peer so one internal request carries everything queued for that peer.
  */
-import { type KeyState, type StateWire, stateFromWire } from "../clock/fold.ts";
+import { type KeyState, EMPTY_STATE, decodeState } from "../clock/fold.ts";
 import type { Replicas } from "../coordinator/coordinator.ts";
 import type { Membership } from "../membership/membership.ts";
 import { type Segment, type SegmentWire, coalesce, segmentToWire } from "../segment/segment.ts";
@@ -35,8 +35,11 @@ export class ReplicaClient implements Replicas {
     }, maxInFlight);
     this.reads = new Batcher(async (peer, keys, links) => {
       this.traffic.readCalls++;
-      const states = await this.transport.call<StateWire[]>(this.peer(peer), READ_ROUTE, keys, undefined, links);
-      return states.map(stateFromWire);
+      const states = await this.transport.call<unknown>(this.peer(peer), READ_ROUTE, keys, undefined, links);
+      if (!Array.isArray(states) || states.length !== keys.length || !states.every((s) => s === null || s instanceof Uint8Array)) {
+        throw new TransportError(peer, "malformed read answer");
+      }
+      return states.map((s: Uint8Array | null) => (s === null ? EMPTY_STATE : decodeState(s)));
     }, maxInFlight);
   }
 

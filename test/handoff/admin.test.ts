@@ -7,11 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { liveSiblings } from "../../src/clock/fold.ts";
-import { vnodeOf } from "../../src/ring/partition.ts";
-import { packr } from "../../src/event/event.ts";
-import { type StateWire, stateFromWire } from "../../src/clock/fold.ts";
 import { NodeProcess } from "../support/node-process.ts";
-import { eventually } from "../support/cluster.ts";
+import { eventually, readReplica } from "../support/cluster.ts";
 
 const BIN = join(import.meta.dir, "..", "..", "bin", "ringlog");
 const secret = randomBytes(12).toString("hex");
@@ -33,13 +30,7 @@ async function cli(args: string[], url: string, extraEnv: Record<string, string>
 }
 
 async function replica(n: NodeProcess, key: string): Promise<string[]> {
-  const res = await fetch(`${n.url}/internal/read`, {
-    method: "POST",
-    headers: { "content-type": "application/msgpack", "x-ringlog-secret": secret },
-    body: packr.pack([[vnodeOf(key, 64), key]]),
-  });
-  const state = stateFromWire((packr.unpack(new Uint8Array(await res.arrayBuffer())) as StateWire[])[0]!);
-  return liveSiblings(state).map((v) => new TextDecoder().decode(v.value!));
+  return liveSiblings(await readReplica(n, secret, key)).map((v) => new TextDecoder().decode(v.value!));
 }
 
 beforeAll(async () => {

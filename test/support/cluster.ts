@@ -1,7 +1,7 @@
 /** A cluster of real node processes on 127.0.0.1, with helpers to inspect and disturb it. */
 import { randomBytes } from "node:crypto";
 import { packr } from "../../src/event/event.ts";
-import { type KeyState, type StateWire, stateFromWire } from "../../src/clock/fold.ts";
+import { type KeyState, EMPTY_STATE, decodeState } from "../../src/clock/fold.ts";
 import { vnodeOf } from "../../src/ring/partition.ts";
 import { NodeProcess, freePort } from "./node-process.ts";
 
@@ -10,6 +10,18 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Data folders prepared in advance, one per node (n1, n2, …). */
   dataDirs?: string[];
+}
+
+/** A node's own replica of a key through /internal/read (its stored state bytes, or nil). */
+export async function readReplica(n: NodeProcess, secret: string, key: string, partitions = 64): Promise<KeyState> {
+  const res = await fetch(`${n.url}/internal/read`, {
+    method: "POST",
+    headers: { "content-type": "application/msgpack", "x-ringlog-secret": secret },
+    body: packr.pack([[vnodeOf(key, partitions), key]]),
+  });
+  if (res.status !== 200) throw new Error(`replica read on ${n.nodeId}: ${res.status}`);
+  const [bytes] = packr.unpack(new Uint8Array(await res.arrayBuffer())) as (Uint8Array | null)[];
+  return bytes ? decodeState(bytes) : EMPTY_STATE;
 }
 
 export class TestCluster {
@@ -89,14 +101,8 @@ export class TestCluster {
   }
 
   /** This node's own replica of a key, read directly (no quorum). */
-  async replica(n: NodeProcess, key: string, partitions = 64): Promise<KeyState> {
-    const res = await fetch(`${n.url}/internal/read`, {
-      method: "POST",
-      headers: { "content-type": "application/msgpack", "x-ringlog-secret": this.secret },
-      body: packr.pack([[vnodeOf(key, partitions), key]]),
-    });
-    if (res.status !== 200) throw new Error(`replica read on ${n.nodeId}: ${res.status}`);
-    return stateFromWire((packr.unpack(new Uint8Array(await res.arrayBuffer())) as StateWire[])[0]!);
+  replica(n: NodeProcess, key: string, partitions = 64): Promise<KeyState> {
+    return readReplica(n, this.secret, key, partitions);
   }
 
   async hintTotal(n: NodeProcess): Promise<number> {
