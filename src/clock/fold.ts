@@ -19,7 +19,7 @@ import {
   maxCounter,
   toWire,
 } from "./context.ts";
-import { packr } from "../event/event.ts";
+import { packr, rememberedCodec } from "../event/event.ts";
 
 export interface Version {
   readonly dot: Dot;
@@ -101,27 +101,16 @@ export function stateToWire(s: KeyState): StateWire {
 }
 
 /**
- * A state's canonical bytes, remembered per state object: states are never changed in place,
- * so a state read from storage or a peer is compared, digested and stored again as the
- * bytes it came as, and a computed one is encoded once.
+ * Canonical bytes: equal states encode identically, so digests and equality are byte checks.
+ * They are remembered per state (states are never changed in place): a state read from
+ * storage or a peer is compared, digested and stored again as the bytes it came as.
  */
-const encoded = new WeakMap<KeyState, Uint8Array>();
-
-/** Canonical bytes: equal states encode identically, so digests and equality are byte checks. */
-export function encodeState(s: KeyState): Uint8Array {
-  let bytes = encoded.get(s);
-  if (bytes === undefined) {
-    bytes = packr.pack(stateToWire(s));
-    encoded.set(s, bytes);
-  }
-  return bytes;
-}
-
-export function decodeState(bytes: Uint8Array): KeyState {
-  const s = stateFromWire(packr.unpack(bytes) as StateWire);
-  encoded.set(s, bytes);
-  return s;
-}
+const stateCodec = rememberedCodec<KeyState>(
+  (s) => packr.pack(stateToWire(s)),
+  (bytes) => stateFromWire(packr.unpack(bytes) as StateWire),
+);
+export const encodeState = stateCodec.encode;
+export const decodeState = stateCodec.decode;
 
 export function stateFromWire([sibs, ctx]: StateWire): KeyState {
   return {

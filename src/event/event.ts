@@ -33,6 +33,29 @@ export type EventWire = [
 /** msgpack with plain arrays and maps only, so the wire form is stable across versions. */
 export const packr = new Packr({ useRecords: false, moreTypes: false, useBigIntExtension: false, largeBigIntToFloat: false, int64AsType: "bigint" });
 
+/**
+ * A binary form remembered per object, for values never changed in place: a value is
+ * encoded at most once, and one that was decoded from bytes encodes as exactly those bytes.
+ */
+export function rememberedCodec<T extends object>(encode: (v: T) => Uint8Array, decode: (bytes: Uint8Array) => T) {
+  const bytesOf = new WeakMap<T, Uint8Array>();
+  return {
+    encode(v: T): Uint8Array {
+      let bytes = bytesOf.get(v);
+      if (bytes === undefined) {
+        bytes = encode(v);
+        bytesOf.set(v, bytes);
+      }
+      return bytes;
+    },
+    decode(bytes: Uint8Array): T {
+      const v = decode(bytes);
+      bytesOf.set(v, bytes);
+      return v;
+    },
+  };
+}
+
 export function eventToWire(e: Event): EventWire {
   return [e.key, e.dot.actor, e.dot.counter, toWire(e.context), e.value, e.contentType, e.ts, e.origin ?? null];
 }

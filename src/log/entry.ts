@@ -7,7 +7,7 @@
  */
 import { type KeyState, type StateWire, EMPTY_STATE, applyEvent, encodeState, mergeStates, stateFromWire, stateToWire } from "../clock/fold.ts";
 import { stateDigest } from "../antientropy/merkle.ts";
-import { type Event, type EventWire, eventFromWire, eventToWire, packr } from "../event/event.ts";
+import { type Event, type EventWire, eventFromWire, eventToWire, packr, rememberedCodec } from "../event/event.ts";
 
 export type LogEntry =
   | { kind: "event"; event: Event }
@@ -54,23 +54,12 @@ export function entryFromWire(w: EntryWire): LogEntry {
 }
 
 /**
- * An entry's bytes, remembered per entry object: a write is encoded once for its log and
- * reused for every replica it ships to, and an entry that arrived as bytes is logged as
- * those bytes. Entries are immutable, so the bytes never go stale.
+ * Entry bytes are remembered per entry: a write is encoded once for its log and reused for
+ * every replica it ships to, and an entry that arrived as bytes is logged as those bytes.
  */
-const encoded = new WeakMap<LogEntry, Uint8Array>();
-
-export function encodeEntry(e: LogEntry): Uint8Array {
-  let bytes = encoded.get(e);
-  if (bytes === undefined) {
-    bytes = packr.pack(entryToWire(e));
-    encoded.set(e, bytes);
-  }
-  return bytes;
-}
-
-export function decodeEntry(bytes: Uint8Array): LogEntry {
-  const e = entryFromWire(packr.unpack(bytes) as EntryWire);
-  encoded.set(e, bytes);
-  return e;
-}
+const entryCodec = rememberedCodec<LogEntry>(
+  (e) => packr.pack(entryToWire(e)),
+  (bytes) => entryFromWire(packr.unpack(bytes) as EntryWire),
+);
+export const encodeEntry = entryCodec.encode;
+export const decodeEntry = entryCodec.decode;
