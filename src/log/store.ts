@@ -8,16 +8,12 @@
  */
 import type { Database } from "bun:sqlite";
 import { SpanStatusCode, type Span } from "@opentelemetry/api";
-import { type KeyState, EMPTY_STATE, decodeState, encodeState } from "../clock/fold.ts";
+import { type KeyState, EMPTY_STATE, decodeState, encodeState, statesEqual } from "../clock/fold.ts";
 import { type LogEntry, applyEntry, decodeEntry, encodeEntry, entryKey } from "./entry.ts";
 import { tracer } from "../telemetry/tracing.ts";
 
-/**
- * What a write decides, given the key's current state inside the commit. `skipIfSame` asks
- * the store to append nothing when the next state encodes to the bytes already stored (a
- * duplicate delivery): the comparison reuses the bytes the commit writes anyway.
- */
-export type Decision = { entry: LogEntry; next: KeyState; skipIfSame?: true } | { reject: Error } | { unchanged: true };
+/** What a write decides, given the key's current state inside the commit. */
+export type Decision = { entry: LogEntry; next: KeyState } | { reject: Error } | { unchanged: true };
 
 export interface WriteOutcome {
   vnode: number;
@@ -60,10 +56,6 @@ export interface StoreStats {
 }
 
 const MIN_TAIL = 16;
-
-function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
-  return a === null || b === null ? a === b : Buffer.compare(a, b) === 0;
-}
 const VACUUM_PAGES_PER_SNAPSHOT = 256;
 
 export class LogStore {
@@ -146,7 +138,8 @@ export class LogStore {
       entries.map((entry) =>
         this.write(vnode, entryKey(entry), (state) => {
           const next = applyEntry(state, entry);
-          return next === state ? { unchanged: true } : { entry, next, skipIfSame: true };
+          // States remember their bytes, so this compares the bytes the commit stores anyway.
+          return next === state || statesEqual(next, state) ? { unchanged: true } : { entry, next };
         }),
       ),
     );
@@ -178,7 +171,7 @@ export class LogStore {
     if (batch.length === 0) return;
 
     const outcomes: (WriteOutcome | Error)[] = new Array(batch.length);
-    const touched = new Map<string, { vnode: number; key: string; state: KeyState; before: Uint8Array | null; after: Uint8Array | null }>();
+    const touched = new Map<string, { vnode: number; key: string; state: KeyState; before: Uint8Array | null }>();
     const headsBefore = new Map(this.heads);
     const changes: StateChange[] = [];
     let appendedBytes = 0;
@@ -201,29 +194,25 @@ export class LogStore {
           } else if ("unchanged" in decision) {
             outcomes[i] = { vnode: p.vnode, state: current, appended: false };
           } else {
-            const after = decision.next === EMPTY_STATE ? null : encodeState(decision.next);
-            if (decision.skipIfSame && sameBytes(after, seen ? seen.after : beforeBytes)) {
-              outcomes[i] = { vnode: p.vnode, state: current, appended: false };
-              return;
-            }
             const seq = (this.heads.get(p.vnode) ?? 0) + 1;
             this.heads.set(p.vnode, seq);
             const body = encodeEntry(decision.entry);
             appendedBytes += body.byteLength;
             this.insertEvent.run(p.vnode, seq, p.key, body);
-            touched.set(id, { vnode: p.vnode, key: p.key, state: decision.next, before: beforeBytes, after });
+            touched.set(id, { vnode: p.vnode, key: p.key, state: decision.next, before: beforeBytes });
             outcomes[i] = { vnode: p.vnode, state: decision.next, appended: true };
           }
         });
         for (const t of touched.values()) {
-          if (t.after === null) {
+          if (t.state === EMPTY_STATE) {
             this.deleteState.run(t.vnode, t.key);
             changes.push({ vnode: t.vnode, key: t.key, before: t.before, after: null });
             if (t.before !== null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 1) - 1);
             continue;
           }
-          this.upsertState.run(t.vnode, t.key, t.after);
-          changes.push({ vnode: t.vnode, key: t.key, before: t.before, after: t.after });
+          const after = encodeState(t.state);
+          this.upsertState.run(t.vnode, t.key, after);
+          changes.push({ vnode: t.vnode, key: t.key, before: t.before, after });
           if (t.before === null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 0) + 1);
         }
         // IMMEDIATE takes the write lock up front, where SQLite waits on the checkpointer's
