@@ -68,6 +68,11 @@ export class LogStore {
   private readonly holds = new Map<number, number>();
   /** Keys per vnode, so compaction can keep the log tail proportional to the live data. */
   private readonly keyCounts = new Map<number, number>();
+  /**
+   * Vnodes known to have lost no key from the projection since their last snapshot (this
+   * process took it): their next snapshot has no removed key to drop. Unknown after a restart.
+   */
+  private readonly noRemovals = new Set<number>();
   private closed = false;
   /** Commits and snapshots wait while the checkpointer rewinds the WAL. */
   private held = false;
@@ -206,6 +211,7 @@ export class LogStore {
         for (const t of touched.values()) {
           if (t.state === EMPTY_STATE) {
             this.deleteState.run(t.vnode, t.key);
+            this.noRemovals.delete(t.vnode);
             changes.push({ vnode: t.vnode, key: t.key, before: t.before, after: null });
             if (t.before !== null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 1) - 1);
             continue;
@@ -306,19 +312,22 @@ export class LogStore {
            ON CONFLICT (vnode, key) DO UPDATE SET state = excluded.state`,
         )
         .run(vnode, from, seq);
-      this.db
-        .query(
-          `DELETE FROM snapshot_states
-           WHERE vnode = ?1 AND key IN (SELECT key FROM events WHERE vnode = ?1 AND seq > ?2 AND seq <= ?3)
-             AND NOT EXISTS (SELECT 1 FROM projection p WHERE p.vnode = ?1 AND p.key = snapshot_states.key)`,
-        )
-        .run(vnode, from, seq);
+      if (!this.noRemovals.has(vnode)) {
+        this.db
+          .query(
+            `DELETE FROM snapshot_states
+             WHERE vnode = ?1 AND key IN (SELECT key FROM events WHERE vnode = ?1 AND seq > ?2 AND seq <= ?3)
+               AND NOT EXISTS (SELECT 1 FROM projection p WHERE p.vnode = ?1 AND p.key = snapshot_states.key)`,
+          )
+          .run(vnode, from, seq);
+      }
       this.db
         .query("INSERT INTO snapshots (vnode, seq, created_at) VALUES (?, ?, ?) ON CONFLICT (vnode) DO UPDATE SET seq = excluded.seq, created_at = excluded.created_at")
         .run(vnode, seq, this.opts.now());
       this.db.query("DELETE FROM events WHERE vnode = ? AND seq <= ?").run(vnode, seq);
     }).immediate();
     this.returnFreePages();
+    this.noRemovals.add(vnode);
     this.snapshotSeq.set(vnode, seq);
     this.stats.snapshots++;
     return seq;
