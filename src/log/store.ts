@@ -127,10 +127,7 @@ export class LogStore {
     return new Promise((resolve, reject) => {
       const span = tracer.startSpan("log.commit", { attributes: { "ringlog.vnode": vnode } });
       this.queue.push({ vnode, key, decide, resolve, reject, span });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.scheduleFlush();
     });
   }
 
@@ -158,21 +155,22 @@ export class LogStore {
   releaseCommits(): void {
     if (!this.held) return;
     this.held = false;
-    if (this.queue.length > 0 && !this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.scheduleFlush();
     this.scheduleSnapshotNext();
+  }
+
+  /** Everything queued until the next turn of the event loop goes into one transaction. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.held || this.queue.length === 0) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {
     this.flushScheduled = false;
     if (this.held) return;
     const batch = this.queue.splice(0, this.opts.groupCommitMaxBatch);
-    if (this.queue.length > 0) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.scheduleFlush();
     if (batch.length === 0) return;
 
     const outcomes: (WriteOutcome | Error)[] = new Array(batch.length);
