@@ -56,7 +56,39 @@ export interface StoreStats {
 }
 
 const MIN_TAIL = 16;
-const VACUUM_PAGES_PER_SNAPSHOT = 256;
+const VACUUM_PAGES_PER_STEP = 256;
+/** Keys copied into a snapshot per step, and log entries compacted per step: a few ms each. */
+const SNAPSHOT_KEYS_PER_STEP = 128;
+const COMPACT_ENTRIES_PER_STEP = 256;
+/**
+ * Vnodes under a uniform load reach their tail limits together; each vnode's limit is
+ * stretched by up to this fraction so their snapshots spread out instead of queueing up.
+ */
+const TAIL_LIMIT_SPREAD = 0.5;
+
+/**
+ * A snapshot being brought forward to `seq` a step at a time, between commits. A commit that
+ * changes a key still pending first copies the key's state as it was at `seq`, so what the
+ * snapshot ends up holding is exactly the projection at `seq`.
+ */
+interface Building {
+  vnode: number;
+  seq: number;
+  /** Keys the log tail touched whose state at `seq` is not copied yet. */
+  pending: Set<string>;
+  /** The tail's keys in key order, the order copies go in (neighbours share B-tree pages). */
+  order: string[];
+  copied: number;
+  /** Keys with no state at `seq`: dropped from the snapshot when it is finished. */
+  absent: string[];
+}
+
+/** Log entries of a vnode with from < seq <= upto, covered by its snapshot, to delete. */
+interface Compaction {
+  vnode: number;
+  from: number;
+  upto: number;
+}
 
 export class LogStore {
   private readonly queue: Pending[] = [];
@@ -68,11 +100,8 @@ export class LogStore {
   private readonly holds = new Map<number, number>();
   /** Keys per vnode, so compaction can keep the log tail proportional to the live data. */
   private readonly keyCounts = new Map<number, number>();
-  /**
-   * Vnodes known to have lost no key from the projection since their last snapshot (this
-   * process took it): their next snapshot has no removed key to drop. Unknown after a restart.
-   */
-  private readonly noRemovals = new Set<number>();
+  private building: Building | undefined;
+  private readonly compactions: Compaction[] = [];
   private closed = false;
   /** Commits and snapshots wait while the checkpointer rewinds the WAL. */
   private held = false;
@@ -85,6 +114,8 @@ export class LogStore {
   private readonly insertEvent;
   private readonly upsertState;
   private readonly deleteState;
+  private readonly upsertSnapshotState;
+  private readonly deleteSnapshotState;
 
   constructor(
     private readonly db: Database,
@@ -96,6 +127,10 @@ export class LogStore {
       "INSERT INTO projection (vnode, key, state) VALUES (?, ?, ?) ON CONFLICT (vnode, key) DO UPDATE SET state = excluded.state",
     );
     this.deleteState = db.query("DELETE FROM projection WHERE vnode = ? AND key = ?");
+    this.upsertSnapshotState = db.query(
+      "INSERT INTO snapshot_states (vnode, key, state) VALUES (?, ?, ?) ON CONFLICT (vnode, key) DO UPDATE SET state = excluded.state",
+    );
+    this.deleteSnapshotState = db.query("DELETE FROM snapshot_states WHERE vnode = ? AND key = ?");
     for (const r of db.query<{ vnode: number; seq: number }, []>("SELECT vnode, seq FROM snapshots").all()) {
       this.snapshotSeq.set(r.vnode, r.seq);
       this.heads.set(r.vnode, r.seq);
@@ -103,9 +138,13 @@ export class LogStore {
     for (const r of db.query<{ vnode: number; n: number }, []>("SELECT vnode, COUNT(*) AS n FROM projection GROUP BY vnode").all()) {
       this.keyCounts.set(r.vnode, r.n);
     }
-    for (const r of db.query<{ vnode: number; seq: number }, []>("SELECT vnode, MAX(seq) AS seq FROM events GROUP BY vnode").all()) {
-      this.heads.set(r.vnode, Math.max(r.seq, this.heads.get(r.vnode) ?? 0));
+    for (const r of db.query<{ vnode: number; first: number; last: number }, []>("SELECT vnode, MIN(seq) AS first, MAX(seq) AS last FROM events GROUP BY vnode").all()) {
+      this.heads.set(r.vnode, Math.max(r.last, this.heads.get(r.vnode) ?? 0));
+      // A compaction the last process did not finish.
+      const covered = this.snapshotSeq.get(r.vnode) ?? 0;
+      if (r.first <= covered) this.compactions.push({ vnode: r.vnode, from: r.first - 1, upto: covered });
     }
+    this.scheduleSnapshotNext();
   }
 
   read(vnode: number, key: string): KeyState {
@@ -207,9 +246,10 @@ export class LogStore {
           }
         });
         for (const t of touched.values()) {
+          const b = this.building;
+          if (b?.vnode === t.vnode && b.pending.delete(t.key)) this.keepForSnapshot(b, t.key, t.before);
           if (t.state === EMPTY_STATE) {
             this.deleteState.run(t.vnode, t.key);
-            this.noRemovals.delete(t.vnode);
             changes.push({ vnode: t.vnode, key: t.key, before: t.before, after: null });
             if (t.before !== null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 1) - 1);
             continue;
@@ -225,6 +265,8 @@ export class LogStore {
     } catch (err) {
       this.heads.clear();
       for (const [v, s] of headsBefore) this.heads.set(v, s);
+      // Its copies of pending keys were rolled back with the commit.
+      this.abandonBuilding();
       for (const p of batch) {
         p.span.recordException(err as Error);
         p.span.setStatus({ code: SpanStatusCode.ERROR, message: "commit failed" });
@@ -257,78 +299,142 @@ export class LogStore {
   /**
    * How long a vnode's log may grow past its snapshot: proportional to its keys, so an
    * overwrite-heavy vnode stays small, capped by snapshotEvery, and never below a floor
-   * under which a snapshot would cost more than the log it saves.
+   * under which a snapshot would cost more than the log it saves. Spread per vnode (see
+   * TAIL_LIMIT_SPREAD).
    */
   private tailLimit(vnode: number): number {
     const proportional = Math.max(MIN_TAIL, Math.ceil(this.opts.snapshotTailRatio * (this.keyCounts.get(vnode) ?? 0)));
-    return Math.min(this.opts.snapshotEvery, proportional);
+    const spread = 1 + TAIL_LIMIT_SPREAD * ((vnode * 0.6180339887) % 1);
+    return Math.ceil(Math.min(this.opts.snapshotEvery, proportional) * spread);
   }
 
   private scheduleSnapshots(touched: Iterable<{ vnode: number }>): void {
     for (const { vnode } of touched) {
-      if (this.holds.has(vnode)) continue;
+      if (this.holds.has(vnode) || this.building?.vnode === vnode) continue;
       if (this.head(vnode) - (this.snapshotSeq.get(vnode) ?? 0) >= this.tailLimit(vnode)) this.snapshotDue.add(vnode);
     }
     this.scheduleSnapshotNext();
   }
 
-  private scheduleSnapshotNext(): void {
-    if (this.snapshotScheduled || this.held || this.snapshotDue.size === 0) return;
-    this.snapshotScheduled = true;
-    setImmediate(() => this.snapshotNext());
+  private hasSnapshotWork(): boolean {
+    return this.compactions.length > 0 || this.building !== undefined || this.snapshotDue.size > 0;
   }
 
-  /** One vnode per turn of the event loop, so snapshots never stall the write path for long. */
-  private snapshotNext(): void {
-    this.snapshotScheduled = false;
-    if (this.closed || this.held) return;
-    const [vnode] = this.snapshotDue;
-    if (vnode === undefined) return;
-    this.snapshotDue.delete(vnode);
-    if (!this.holds.has(vnode)) this.snapshot(vnode);
-    this.scheduleSnapshotNext();
+  /** One step per turn of the event loop, so snapshots never stall the write path for long. */
+  private scheduleSnapshotNext(): void {
+    if (this.snapshotScheduled || this.held || this.closed || !this.hasSnapshotWork()) return;
+    this.snapshotScheduled = true;
+    setImmediate(() => {
+      this.snapshotScheduled = false;
+      if (this.closed || this.held) return;
+      this.snapshotStep();
+      this.scheduleSnapshotNext();
+    });
   }
 
   /**
-   * Freezes the vnode's projection at its head and compacts the log up to that point. The
-   * projection and the log only change inside write transactions, which are synchronous, so
-   * between them the projection is exactly the fold of the log up to the head.
-   *
-   * Every change to a key's state is logged, so the snapshot is brought forward from the
-   * previous one by the keys the log tail touched alone: the work (on the event loop) is
-   * proportional to the tail, not to the vnode's size.
+   * One bounded piece of background snapshot work: a chunk of log compaction, a chunk of keys
+   * copied into the snapshot being built, finishing it, or starting the next one due.
+   */
+  private snapshotStep(): void {
+    const compaction = this.compactions[0];
+    if (compaction) {
+      if (this.compactStep(compaction)) this.compactions.shift();
+      return;
+    }
+    const b = this.building;
+    if (b === undefined) {
+      const [vnode] = this.snapshotDue;
+      if (vnode === undefined) return;
+      this.snapshotDue.delete(vnode);
+      if (!this.holds.has(vnode)) this.building = this.beginSnapshot(vnode);
+    } else if (b.copied < b.order.length) {
+      this.copyForSnapshot(b, SNAPSHOT_KEYS_PER_STEP);
+    } else {
+      this.building = undefined;
+      this.compactions.push(this.finishSnapshot(b));
+    }
+  }
+
+  /**
+   * Freezes the vnode's projection at its head and compacts the log up to that point, all at
+   * once (the background path does the same a step at a time).
    */
   snapshot(vnode: number): number {
+    if (this.building?.vnode === vnode) this.abandonBuilding();
+    const b = this.beginSnapshot(vnode);
+    this.copyForSnapshot(b, Infinity);
+    const compaction = this.finishSnapshot(b);
+    while (!this.compactStep(compaction));
+    return b.seq;
+  }
+
+  /**
+   * Every change to a key's state is logged, so the snapshot is brought forward from the
+   * previous one by the keys the log tail touched alone: the work is proportional to the
+   * tail, not to the vnode's size.
+   */
+  private beginSnapshot(vnode: number): Building {
     const seq = this.head(vnode);
-    const from = this.snapshotSeq.get(vnode) ?? 0;
+    const order = this.db
+      .query<{ key: string }, [number, number, number]>("SELECT DISTINCT key FROM events WHERE vnode = ? AND seq > ? AND seq <= ? ORDER BY key")
+      .all(vnode, this.snapshotSeq.get(vnode) ?? 0, seq)
+      .map((r) => r.key);
+    return { vnode, seq, pending: new Set(order), order, copied: 0, absent: [] };
+  }
+
+  /**
+   * Copies pending keys' states as they are now, which is as they were at the snapshot's
+   * position (a commit copies a pending key before changing it). Rows written before the
+   * snapshot is finished are newer than the snapshot position on record; the log still holds
+   * every entry after that position and the fold is a join, so rebuilding from them gives the
+   * same states. Keys without a state are only dropped when the snapshot is finished: until
+   * then their old row and the log after it are what a rebuild needs (a collected tombstone
+   * is removed again only when replayed onto the state it was confirmed against).
+   */
+  private copyForSnapshot(b: Building, max: number): void {
     this.db.transaction(() => {
-      this.db
-        .query(
-          `INSERT INTO snapshot_states (vnode, key, state)
-             SELECT p.vnode, p.key, p.state FROM projection p
-             WHERE p.vnode = ?1 AND p.key IN (SELECT key FROM events WHERE vnode = ?1 AND seq > ?2 AND seq <= ?3)
-           ON CONFLICT (vnode, key) DO UPDATE SET state = excluded.state`,
-        )
-        .run(vnode, from, seq);
-      if (!this.noRemovals.has(vnode)) {
-        this.db
-          .query(
-            `DELETE FROM snapshot_states
-             WHERE vnode = ?1 AND key IN (SELECT key FROM events WHERE vnode = ?1 AND seq > ?2 AND seq <= ?3)
-               AND NOT EXISTS (SELECT 1 FROM projection p WHERE p.vnode = ?1 AND p.key = snapshot_states.key)`,
-          )
-          .run(vnode, from, seq);
+      for (let n = 0; n < max && b.copied < b.order.length; n++) {
+        const key = b.order[b.copied++]!;
+        if (b.pending.delete(key)) this.keepForSnapshot(b, key, this.readBytes(b.vnode, key));
       }
+    }).immediate();
+  }
+
+  private keepForSnapshot(b: Building, key: string, state: Uint8Array | null): void {
+    if (state === null) b.absent.push(key);
+    else this.upsertSnapshotState.run(b.vnode, key, state);
+  }
+
+  /** Records the snapshot's position; what it returns is the log compaction it allows. */
+  private finishSnapshot(b: Building): Compaction {
+    this.db.transaction(() => {
+      for (const key of b.absent) this.deleteSnapshotState.run(b.vnode, key);
       this.db
         .query("INSERT INTO snapshots (vnode, seq, created_at) VALUES (?, ?, ?) ON CONFLICT (vnode) DO UPDATE SET seq = excluded.seq, created_at = excluded.created_at")
-        .run(vnode, seq, this.opts.now());
-      this.db.query("DELETE FROM events WHERE vnode = ? AND seq <= ?").run(vnode, seq);
+        .run(b.vnode, b.seq, this.opts.now());
     }).immediate();
-    this.returnFreePages();
-    this.noRemovals.add(vnode);
-    this.snapshotSeq.set(vnode, seq);
+    const from = this.snapshotSeq.get(b.vnode) ?? 0;
+    this.snapshotSeq.set(b.vnode, b.seq);
     this.stats.snapshots++;
-    return seq;
+    return { vnode: b.vnode, from, upto: b.seq };
+  }
+
+  /** Deletes the next chunk of log entries the snapshot covers; true when none are left. */
+  private compactStep(c: Compaction): boolean {
+    const upto = Math.min(c.upto, c.from + COMPACT_ENTRIES_PER_STEP);
+    this.db.transaction(() => {
+      this.db.query("DELETE FROM events WHERE vnode = ? AND seq > ? AND seq <= ?").run(c.vnode, c.from, upto);
+    }).immediate();
+    c.from = upto;
+    this.returnFreePages();
+    return upto >= c.upto;
+  }
+
+  /** Drops the snapshot being built; its vnode is due again with its next commit. */
+  private abandonBuilding(): void {
+    if (this.building) this.snapshotDue.add(this.building.vnode);
+    this.building = undefined;
   }
 
   /**
@@ -338,7 +444,7 @@ export class LogStore {
   private returnFreePages(): void {
     const free = this.db.query<{ freelist_count: number }, []>("PRAGMA freelist_count").get()!.freelist_count;
     const total = this.db.query<{ page_count: number }, []>("PRAGMA page_count").get()!.page_count;
-    if (free > 64 && free * 4 > total) this.db.exec(`PRAGMA incremental_vacuum(${VACUUM_PAGES_PER_SNAPSHOT})`);
+    if (free > 64 && free * 4 > total) this.db.exec(`PRAGMA incremental_vacuum(${VACUUM_PAGES_PER_STEP})`);
   }
 
   /**
@@ -347,6 +453,10 @@ export class LogStore {
    */
   hold(vnode: number): () => void {
     this.holds.set(vnode, (this.holds.get(vnode) ?? 0) + 1);
+    if (this.building?.vnode === vnode) {
+      this.building = undefined;
+      this.snapshotDue.delete(vnode);
+    }
     let released = false;
     return () => {
       if (released) return;
@@ -358,6 +468,11 @@ export class LogStore {
         this.scheduleSnapshots([{ vnode }]);
       }
     };
+  }
+
+  /** The vnode whose snapshot is being built between commits, if any. */
+  get buildingSnapshotOf(): number | undefined {
+    return this.building?.vnode;
   }
 
   /** The log position the vnode's snapshot covers (0: no snapshot yet). */
@@ -442,7 +557,7 @@ export class LogStore {
 
   /** Resolves once queued writes have committed and due snapshots have been taken. */
   async settled(): Promise<void> {
-    while (this.queue.length > 0 || this.flushScheduled || this.snapshotDue.size > 0) await new Promise((r) => setImmediate(r));
+    while (this.queue.length > 0 || this.flushScheduled || this.hasSnapshotWork()) await new Promise((r) => setImmediate(r));
   }
 
   /** Waits for queued writes to commit, then closes. */
