@@ -105,7 +105,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
     hints: () => ({ queued: hints.total(), delivered: hints.delivered, failedDeliveries: hints.failedDeliveries }),
     antiEntropy: () => antiEntropy.stats,
     handoff: () => ({ ...handoff.stats, running: handoff.status().filter((t) => t.status === "running").length }),
-    storage: () => ({ ...store.sizes(), commits: store.stats.commits, snapshots: store.stats.snapshots }),
+    storage: () => ({ ...store.sizes(), commits: store.stats.commits, snapshots: store.stats.snapshots, snapshotBacklog: store.snapshotBacklog }),
     ring: () => {
       const members = membership.members();
       return {

@@ -493,6 +493,15 @@ export class LogStore {
     };
   }
 
+  /**
+   * Snapshot work waiting: vnodes due, the one being built, and compactions queued (what
+   * Cassandra calls pending compactions). A backlog that keeps growing means compaction does
+   * not keep up with writes.
+   */
+  get snapshotBacklog(): number {
+    return this.snapshotDue.size + (this.building ? 1 : 0) + this.compactions.length;
+  }
+
   /** The vnode whose snapshot is being built between commits, if any. */
   get buildingSnapshotOf(): number | undefined {
     return this.building?.vnode;

@@ -250,6 +250,7 @@ describe("snapshots and rebuild", () => {
       await Promise.all(writes);
       const building = store.buildingSnapshotOf;
       if (building !== undefined) {
+        expect(store.snapshotBacklog).toBeGreaterThan(0);
         midBuild++;
         rebuildsLive(building);
       }
@@ -257,6 +258,7 @@ describe("snapshots and rebuild", () => {
     }
     expect(midBuild).toBeGreaterThan(20);
     await store.settled();
+    expect(store.snapshotBacklog).toBe(0);
     expect(store.stats.snapshots).toBeGreaterThan(64);
     await store.close();
   }, 60_000);
