@@ -123,7 +123,8 @@ export function fromWire(wire: unknown): CausalContext {
   for (const entry of vv) {
     if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== "string" || !isCounter(entry[1]))
       throw new ContextFormatError("bad version vector entry");
-    joinInto(ctx, { vv: new Map([[entry[0], entry[1]]]), cloud: new Map() });
+    // The cloud is still empty here, so joining one entry is keeping the larger counter.
+    if (entry[1] > (ctx.vv.get(entry[0]) ?? 0)) ctx.vv.set(entry[0], entry[1]);
   }
   for (const entry of cloud) {
     if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== "string" || !Array.isArray(entry[1]))
