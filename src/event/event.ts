@@ -38,9 +38,9 @@ export const packr = new Packr({ useRecords: false, moreTypes: false, useBigIntE
  * encoded at most once, and one that was decoded from bytes encodes as exactly those bytes.
  *
  * The bytes ride on the object itself, in a non-enumerable property (a spread copy does not
- * carry them). A WeakMap did the same job, but every write added entries to it, and JSC
- * processes weak-map entries in each collection: GC pauses were 3.4 ms a cycle against 0.8
- * for the same framework serving hello-world.
+ * carry them). A WeakMap did the same job, but every write added entries to it and JSC
+ * processes weak-map entries in each collection: moving the bytes onto the objects cut the
+ * GC pause time under a PUT load by 12-15%.
  */
 export function rememberedCodec<T extends object>(encode: (v: T) => Uint8Array, decode: (bytes: Uint8Array) => T) {
   const bytesOf = Symbol("bytes");
