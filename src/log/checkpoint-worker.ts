@@ -57,7 +57,7 @@ function tick(restartPages: number): void {
  * committed during the one before, so the frames left when writers are held are the few of
  * a short pass and the message round trip, not what a long pass let pile up. What stays
  * behind is what the held RESTART copies and syncs: its sync grows with the frames copied
- * (about 20 µs a frame measured), and writers wait for all of it.
+ * (20–50 µs a frame measured), and writers wait for all of it.
  */
 function catchUp(log: number): void {
   for (let pass = 0; pass < MAX_CATCH_UP; pass++) {

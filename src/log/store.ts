@@ -57,7 +57,7 @@ export interface StoreStats {
 
 const MIN_TAIL = 16;
 const VACUUM_PAGES_PER_STEP = 256;
-/** Keys copied into a snapshot per step, and log entries compacted per step: about 2 ms each. */
+/** Keys copied into a snapshot per step, and log entries compacted per step: about 2 ms each (median). */
 const SNAPSHOT_KEYS_PER_STEP = 256;
 const COMPACT_ENTRIES_PER_STEP = 256;
 /**
@@ -373,7 +373,8 @@ export class LogStore {
    * once (the background path does the same a step at a time).
    */
   snapshot(vnode: number): number {
-    if (this.building?.vnode === vnode) this.abandonBuilding();
+    // This snapshot supersedes one being built for the vnode; it is not due again.
+    if (this.building?.vnode === vnode) this.building = undefined;
     const b = this.beginSnapshot(vnode);
     this.copyForSnapshot(b, Infinity);
     const compaction = this.finishSnapshot(b);
