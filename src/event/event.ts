@@ -58,6 +58,10 @@ export function rememberedCodec<T extends object>(encode: (v: T) => Uint8Array, 
       remember(v, bytes);
       return v;
     },
+    /** The bytes already known for a value, without encoding it. */
+    known(v: T): Uint8Array | undefined {
+      return (v as { [bytesOf]?: Uint8Array })[bytesOf];
+    },
   };
 }
 

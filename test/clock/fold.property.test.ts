@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { type CausalContext, type Dot, addDot, contains, emptyContext } from "../../src/clock/context.ts";
-import { type KeyState, EMPTY_STATE, applyEvent, encodeState, foldEvents, liveSiblings, mergeStates, nextDot, statesEqual } from "../../src/clock/fold.ts";
+import { type KeyState, EMPTY_STATE, applyEvent, decodeState, encodeState, foldEvents, liveSiblings, mergeStates, nextDot, statesEqual } from "../../src/clock/fold.ts";
 import type { Event } from "../../src/event/event.ts";
 
 const RUNS = { numRuns: 1000 };
@@ -115,6 +115,21 @@ describe("fold of events (property, 1,000 runs each)", () => {
         expect(statesEqual(mergeStates(mergeStates(a, b), c), mergeStates(a, mergeStates(b, c)))).toBe(true);
         expect(statesEqual(mergeStates(a, a), a)).toBe(true);
         expect(statesEqual(mergeStates(mergeStates(a, b), c), foldEvents(events))).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  test("states read back from their bytes merge exactly like states folded fresh (the equal-bytes shortcut)", () => {
+    const split = history.chain((events) => fc.tuple(fc.constant(events), fc.array(fc.boolean(), { minLength: events.length, maxLength: events.length })));
+    fc.assert(
+      fc.property(split, fc.boolean(), ([events, inA], same) => {
+        const pa = events.filter((_, i) => inA[i]);
+        const pb = same ? pa : events.filter((_, i) => !inA[i]);
+        const read = (es: Event[]) => decodeState(encodeState(foldEvents(es)));
+        const expected = encodeState(mergeStates(foldEvents(pa), foldEvents(pb)));
+        expect(Buffer.compare(encodeState(mergeStates(read(pa), read(pb))), expected)).toBe(0);
+        expect(Buffer.compare(encodeState(mergeStates(EMPTY_STATE, read(pb))), encodeState(foldEvents(pb)))).toBe(0);
       }),
       RUNS,
     );
