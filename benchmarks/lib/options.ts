@@ -10,6 +10,8 @@ export interface BenchOptions {
   connections: number;
   /** RINGLOG_FSYNC of every Ringlog node. */
   fsync: Fsync;
+  /** PUT load on fresh Ringlog nodes before their first measured phase (0: none). */
+  warmup: number;
   /** Data set size for the aae and handoff scenarios (each has its own default). */
   keys?: number;
 }
@@ -22,11 +24,13 @@ export const WORKLOAD = {
   contentType: "application/octet-stream",
   /** Repeated blind PUTs of one key would pile up siblings; under lww each one replaces the last. */
   resolvers: "bench/=lww",
+  /** Warm-up keys: under the same resolver rule, never among the measured keys. */
+  warmupKeyPrefix: "bench/warmup-",
 } as const;
 
 export class UsageError extends Error {}
 
-export const OPTIONS_USAGE = "[--seconds N (20)] [--connections N (64)] [--fsync full|normal|off (normal)] [--keys N (aae, handoff)]";
+export const OPTIONS_USAGE = "[--seconds N (20)] [--warmup N (10)] [--connections N (64)] [--fsync full|normal|off (normal)] [--keys N (aae, handoff)]";
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -40,7 +44,7 @@ export function parseOptions(args: string[]): BenchOptions {
   try {
     ({ values } = parseArgs({
       args,
-      options: { seconds: { type: "string" }, connections: { type: "string" }, fsync: { type: "string" }, keys: { type: "string" } },
+      options: { seconds: { type: "string" }, warmup: { type: "string" }, connections: { type: "string" }, fsync: { type: "string" }, keys: { type: "string" } },
       strict: true,
       allowPositionals: false,
     }));
@@ -51,6 +55,7 @@ export function parseOptions(args: string[]): BenchOptions {
   if (fsync !== "full" && fsync !== "normal" && fsync !== "off") throw new UsageError("--fsync must be full, normal or off");
   return {
     seconds: positiveInt("seconds", values.seconds, 20),
+    warmup: values.warmup === "0" ? 0 : positiveInt("warmup", values.warmup, 10),
     connections: positiveInt("connections", values.connections, 64),
     fsync,
     ...(values.keys !== undefined ? { keys: positiveInt("keys", values.keys, 0) } : {}),

@@ -23,6 +23,7 @@ export function workloadConfig(options: BenchOptions): Record<string, string | n
     "load tool": `autocannon ${autocannonVersion} under node, one process, pipelining 1`,
     connections: options.connections,
     "seconds per phase": options.seconds,
+    "warm-up": options.warmup > 0 ? `${options.warmup} s of PUTs to ${WORKLOAD.warmupKeyPrefix}<n> on each freshly started node, before its first measured phase; not counted` : "none",
     keys: `${WORKLOAD.keyPrefix}<n>, n uniform in [0, ${WORKLOAD.keyCount.toLocaleString("en-US")})`,
     "value size": `${WORKLOAD.valueBytes} random bytes, ${WORKLOAD.contentType}`,
     RINGLOG_FSYNC: options.fsync,

@@ -2,7 +2,7 @@
  * `cluster`: a local 3-node cluster at N=3, R=2, W=2 under the single-node load, PUT and GET,
  * then PUT with one node killed; each rate as a ratio to one node measured in the same run.
  */
-import { getPhase, preloadPhase, putPhase } from "../lib/phases.ts";
+import { getPhase, preloadPhase, putPhase, warmUpPhase } from "../lib/phases.ts";
 import { stop } from "../lib/procs.ts";
 import { type RinglogNode, benchEnv, hintTotal, startCluster, startNode, waitMembers } from "../lib/ringlog.ts";
 import { bar } from "../lib/report.ts";
@@ -16,6 +16,7 @@ export async function cluster({ procs, options }: ScenarioContext): Promise<Scen
   const env = benchEnv(options.fsync);
 
   const one = await startNode(procs, "n1", env);
+  await warmUpPhase(procs, [one.url], options);
   const onePut = await putPhase(procs, [one.url], options);
   await preloadPhase(procs, [one.url], options.connections, onePut);
   const oneGet = await getPhase(procs, [one.url], options);
@@ -24,6 +25,7 @@ export async function cluster({ procs, options }: ScenarioContext): Promise<Scen
 
   const nodes = await startCluster(procs, 3, env);
   const [n1, n2, n3] = nodes as [RinglogNode, RinglogNode, RinglogNode];
+  await warmUpPhase(procs, urls(nodes), options);
   const put = await putPhase(procs, urls(nodes), options);
   const preload = await preloadPhase(procs, urls(nodes), options.connections, put);
   const get = await getPhase(procs, urls(nodes), options);

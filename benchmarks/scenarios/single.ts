@@ -2,7 +2,7 @@
  * `single`: one node, PUT then GET, each figure as a ratio to a bare Bun.serve hello-world
  * measured in the same run with the same load (fastify's hello-world too, for calibration).
  */
-import { getPhase, helloPhase, preloadPhase, putPhase } from "../lib/phases.ts";
+import { getPhase, helloPhase, preloadPhase, putPhase, warmUpPhase } from "../lib/phases.ts";
 import { benchEnv, startNode } from "../lib/ringlog.ts";
 import { stop } from "../lib/procs.ts";
 import { bar } from "../lib/report.ts";
@@ -17,6 +17,7 @@ export async function single({ procs, options }: ScenarioContext): Promise<Scena
   const fastify = await helloPhase(procs, "fastify", options);
 
   const node = await startNode(procs, "n1", benchEnv(options.fsync));
+  await warmUpPhase(procs, [node.url], options);
   const put = await putPhase(procs, [node.url], options);
   const preload = await preloadPhase(procs, [node.url], options.connections, put);
   const get = await getPhase(procs, [node.url], options);
