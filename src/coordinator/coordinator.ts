@@ -154,8 +154,12 @@ export class Coordinator {
     return this.o.identity.nodeId;
   }
 
+  /** A request hashes its key several times on its way through (route, trace, replicas): once is enough. */
+  private lastHashed: { key: string; vnode: number } | undefined;
+
   vnodeOf(key: string): number {
-    return vnodeOf(key, this.o.identity.partitions);
+    if (this.lastHashed?.key !== key) this.lastHashed = { key, vnode: vnodeOf(key, this.o.identity.partitions) };
+    return this.lastHashed.vnode;
   }
 
   /** N as configured, but never more than the nodes that own vnodes. */
@@ -191,12 +195,14 @@ export class Coordinator {
         const out = await run();
         outcome = "ok";
         if (op === "get") this.o.observer?.observeSiblings(out.state.siblings.filter((v) => v.value !== null).length);
-        span.setAttributes({
-          "ringlog.replicas.asked": out.report.asked.join(","),
-          "ringlog.replicas.answered": out.report.answered.join(","),
-          "ringlog.fallbacks": out.report.fallbacks.join(","),
-          "ringlog.siblings": out.state.siblings.length,
-        });
+        if (span.isRecording()) {
+          span.setAttributes({
+            "ringlog.replicas.asked": out.report.asked.join(","),
+            "ringlog.replicas.answered": out.report.answered.join(","),
+            "ringlog.fallbacks": out.report.fallbacks.join(","),
+            "ringlog.siblings": out.state.siblings.length,
+          });
+        }
         return out;
       } catch (err) {
         span.recordException(err as Error);

@@ -292,15 +292,19 @@ export class LogStore {
     this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
     batch.forEach((p, i) => {
       const o = outcomes[i]!;
-      p.span.setAttributes({ "ringlog.batch_size": batch.length, "ringlog.batch_bytes": appendedBytes });
+      // Untraced (the usual case), a write's span records nothing: skip building its attributes.
+      if (p.span.isRecording()) {
+        p.span.setAttributes({
+          "ringlog.batch_size": batch.length,
+          "ringlog.batch_bytes": appendedBytes,
+          "ringlog.outcome": o instanceof Error ? "rejected" : o.appended ? "appended" : "unchanged",
+        });
+      }
+      p.span.end();
       if (o instanceof Error) {
-        p.span.setAttribute("ringlog.outcome", "rejected");
-        p.span.end();
         p.reject(o);
       } else {
         if (o.appended) this.stats.eventsAppended++;
-        p.span.setAttribute("ringlog.outcome", o.appended ? "appended" : "unchanged");
-        p.span.end();
         p.resolve(o);
       }
     });
