@@ -11,6 +11,7 @@ import { SpanStatusCode, type Span } from "@opentelemetry/api";
 import { type KeyState, EMPTY_STATE, decodeState, encodeState, statesEqual } from "../clock/fold.ts";
 import { type LogEntry, applyEntry, decodeEntry, encodeEntry, entryKey } from "./entry.ts";
 import { tracer } from "../telemetry/tracing.ts";
+import { LogDirectory } from "./directory.ts";
 
 /** What a write decides, given the key's current state inside the commit. */
 export type Decision = { entry: LogEntry; next: KeyState } | { reject: Error } | { unchanged: true };
@@ -60,6 +61,8 @@ const VACUUM_PAGES_PER_STEP = 256;
 /** Keys copied into a snapshot per step, and log entries compacted per step: about 2 ms each (median). */
 const SNAPSHOT_KEYS_PER_STEP = 256;
 const COMPACT_ENTRIES_PER_STEP = 256;
+/** Log rows whose keys one step lists (a vnode's rows are spread over the table: a page each). */
+const SNAPSHOT_ROWS_PER_STEP = 1024;
 /**
  * Vnodes under a uniform load reach their tail limits together; each vnode's limit is
  * stretched by up to this fraction so their snapshots spread out instead of queueing up.
@@ -67,13 +70,19 @@ const COMPACT_ENTRIES_PER_STEP = 256;
 const TAIL_LIMIT_SPREAD = 0.5;
 
 /**
- * A snapshot being brought forward to `seq` a step at a time, between commits. A commit that
- * changes a key still pending first copies the key's state as it was at `seq`, so what the
- * snapshot ends up holding is exactly the projection at `seq`.
+ * A snapshot being brought forward to `seq` a step at a time, between commits: first the log
+ * tail's keys are listed, then their states copied. A commit that changes a key still pending
+ * (or, while the listing runs, any key not yet kept) first copies the key's state as it was at
+ * `seq`, so what the snapshot ends up holding is exactly the projection at `seq`.
  */
 interface Building {
   vnode: number;
   seq: number;
+  /** The log tail's rows, and how many of them have had their keys listed. */
+  rows: number[];
+  listed: number;
+  /** Keys a commit changed while the listing ran: their state at `seq` is already kept. */
+  kept: Set<string>;
   /** Keys the log tail touched whose state at `seq` is not copied yet. */
   pending: Set<string>;
   /** The tail's keys in key order, the order copies go in (neighbours share B-tree pages). */
@@ -102,6 +111,7 @@ export class LogStore {
   private readonly keyCounts = new Map<number, number>();
   private building: Building | undefined;
   private readonly compactions: Compaction[] = [];
+  private readonly directory = new LogDirectory();
   private closed = false;
   /** Commits and snapshots wait while the checkpointer rewinds the WAL. */
   private held = false;
@@ -118,6 +128,9 @@ export class LogStore {
   private readonly deleteSnapshotState;
   private readonly copyStates;
   private readonly missingStates;
+  private readonly deleteRows;
+  private readonly rowKeys;
+  private readonly rowEntries;
 
   constructor(
     private readonly db: Database,
@@ -150,11 +163,19 @@ export class LogStore {
     for (const r of db.query<{ vnode: number; n: number }, []>("SELECT vnode, COUNT(*) AS n FROM projection GROUP BY vnode").all()) {
       this.keyCounts.set(r.vnode, r.n);
     }
-    for (const r of db.query<{ vnode: number; first: number; last: number }, []>("SELECT vnode, MIN(seq) AS first, MAX(seq) AS last FROM events GROUP BY vnode").all()) {
-      this.heads.set(r.vnode, Math.max(r.last, this.heads.get(r.vnode) ?? 0));
+    // Row ids go in as one JSON array; the directory knows which rows are a vnode's.
+    this.deleteRows = db.query("DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))");
+    this.rowKeys = db.query<{ key: string }, [string]>("SELECT DISTINCT key FROM events WHERE id IN (SELECT value FROM json_each(?))");
+    this.rowEntries = db.query<{ seq: number; body: Uint8Array }, [string]>("SELECT seq, body FROM events WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id");
+    for (const r of db.query<{ id: number; vnode: number; seq: number }, []>("SELECT id, vnode, seq FROM events ORDER BY id").iterate()) {
+      this.directory.append(r.vnode, r.seq, r.id);
+      this.heads.set(r.vnode, Math.max(r.seq, this.heads.get(r.vnode) ?? 0));
+    }
+    for (const vnode of this.directory.vnodes()) {
       // A compaction the last process did not finish.
-      const covered = this.snapshotSeq.get(r.vnode) ?? 0;
-      if (r.first <= covered) this.compactions.push({ vnode: r.vnode, from: r.first - 1, upto: covered });
+      const first = this.directory.first(vnode)!;
+      const covered = this.snapshotSeq.get(vnode) ?? 0;
+      if (first <= covered) this.compactions.push({ vnode, from: first - 1, upto: covered });
     }
     this.scheduleSnapshotNext();
   }
@@ -228,6 +249,7 @@ export class LogStore {
     const touched = new Map<string, { vnode: number; key: string; state: KeyState; before: Uint8Array | null }>();
     const headsBefore = new Map(this.heads);
     const changes: StateChange[] = [];
+    const appended: { vnode: number; seq: number; id: number }[] = [];
     let appendedBytes = 0;
     try {
       this.db.transaction(() => {
@@ -252,14 +274,14 @@ export class LogStore {
             this.heads.set(p.vnode, seq);
             const body = encodeEntry(decision.entry);
             appendedBytes += body.byteLength;
-            this.insertEvent.run(p.vnode, seq, p.key, body);
+            appended.push({ vnode: p.vnode, seq, id: Number(this.insertEvent.run(p.vnode, seq, p.key, body).lastInsertRowid) });
             touched.set(id, { vnode: p.vnode, key: p.key, state: decision.next, before: beforeBytes });
             outcomes[i] = { vnode: p.vnode, state: decision.next, appended: true };
           }
         });
         for (const t of touched.values()) {
           const b = this.building;
-          if (b?.vnode === t.vnode && b.pending.delete(t.key)) this.keepForSnapshot(b, t.key, t.before);
+          if (b?.vnode === t.vnode) this.beforeChange(b, t.key, t.before);
           if (t.state === EMPTY_STATE) {
             this.deleteState.run(t.vnode, t.key);
             changes.push({ vnode: t.vnode, key: t.key, before: t.before, after: null });
@@ -288,6 +310,7 @@ export class LogStore {
       return;
     }
 
+    for (const a of appended) this.directory.append(a.vnode, a.seq, a.id);
     this.stats.commits++;
     this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
     batch.forEach((p, i) => {
@@ -364,6 +387,8 @@ export class LogStore {
       if (vnode === undefined) return;
       this.snapshotDue.delete(vnode);
       if (!this.holds.has(vnode)) this.building = this.beginSnapshot(vnode);
+    } else if (b.listed < b.rows.length) {
+      this.listForSnapshot(b, SNAPSHOT_ROWS_PER_STEP);
     } else if (b.copied < b.order.length) {
       this.copyForSnapshot(b, SNAPSHOT_KEYS_PER_STEP);
     } else {
@@ -380,6 +405,7 @@ export class LogStore {
     // This snapshot supersedes one being built for the vnode; it is not due again.
     if (this.building?.vnode === vnode) this.building = undefined;
     const b = this.beginSnapshot(vnode);
+    this.listForSnapshot(b, Infinity);
     this.copyForSnapshot(b, Infinity);
     const compaction = this.finishSnapshot(b);
     while (!this.compactStep(compaction));
@@ -393,11 +419,33 @@ export class LogStore {
    */
   private beginSnapshot(vnode: number): Building {
     const seq = this.head(vnode);
-    const order = this.db
-      .query<{ key: string }, [number, number, number]>("SELECT DISTINCT key FROM events WHERE vnode = ? AND seq > ? AND seq <= ? ORDER BY key")
-      .all(vnode, this.snapshotSeq.get(vnode) ?? 0, seq)
-      .map((r) => r.key);
-    return { vnode, seq, pending: new Set(order), order, copied: 0, absent: [] };
+    const rows = this.directory.rows(vnode, this.snapshotSeq.get(vnode) ?? 0, seq);
+    return { vnode, seq, rows, listed: 0, kept: new Set(), pending: new Set(), order: [], copied: 0, absent: [] };
+  }
+
+  /**
+   * Lists the keys of the next rows of the tail. Once all are listed, they are copied in key
+   * order (neighbours share B-tree pages). A key a commit already kept is not listed again:
+   * its copy would be of a later state.
+   */
+  private listForSnapshot(b: Building, max: number): void {
+    const rows = b.rows.slice(b.listed, b.listed + max);
+    b.listed += rows.length;
+    for (const r of this.rowKeys.all(JSON.stringify(rows))) if (!b.kept.has(r.key)) b.pending.add(r.key);
+    if (b.listed === b.rows.length) b.order = [...b.pending].sort();
+  }
+
+  /**
+   * Keeps a key's state at the snapshot's position before a commit changes it. While the
+   * listing runs it is not yet known whether the tail touched the key, so every key changed is
+   * kept: a key the tail did not touch has the same state in the previous snapshot, so keeping
+   * it again changes nothing.
+   */
+  private beforeChange(b: Building, key: string, before: Uint8Array | null): void {
+    const listing = b.listed < b.rows.length;
+    if (!b.pending.delete(key) && !(listing && !b.kept.has(key))) return;
+    if (listing) b.kept.add(key);
+    this.keepForSnapshot(b, key, before);
   }
 
   /**
@@ -451,9 +499,11 @@ export class LogStore {
   /** Deletes the next chunk of log entries the snapshot covers; true when none are left. */
   private compactStep(c: Compaction): boolean {
     const upto = Math.min(c.upto, c.from + COMPACT_ENTRIES_PER_STEP);
+    const rows = JSON.stringify(this.directory.rows(c.vnode, c.from, upto));
     this.db.transaction(() => {
-      this.db.query("DELETE FROM events WHERE vnode = ? AND seq > ? AND seq <= ?").run(c.vnode, c.from, upto);
+      this.deleteRows.run(rows);
     }).immediate();
+    this.directory.dropThrough(c.vnode, upto);
     c.from = upto;
     this.returnFreePages();
     return upto >= c.upto;
@@ -512,6 +562,12 @@ export class LogStore {
     return this.building?.vnode;
   }
 
+  /** While the snapshot being built still lists its tail's keys: rows listed, of how many. */
+  get snapshotListing(): { listed: number; rows: number } | undefined {
+    const b = this.building;
+    return b && b.listed < b.rows.length ? { listed: b.listed, rows: b.rows.length } : undefined;
+  }
+
   /** The log position the vnode's snapshot covers (0: no snapshot yet). */
   snapshotSeqOf(vnode: number): number {
     return this.snapshotSeq.get(vnode) ?? 0;
@@ -526,10 +582,7 @@ export class LogStore {
 
   /** Up to `limit` log entries of the vnode with afterSeq < seq ≤ uptoSeq, in log order. */
   entriesAfter(vnode: number, afterSeq: number, uptoSeq: number, limit: number): { seq: number; entry: LogEntry }[] {
-    return this.db
-      .query<{ seq: number; body: Uint8Array }, [number, number, number, number]>("SELECT seq, body FROM events WHERE vnode = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?")
-      .all(vnode, afterSeq, uptoSeq, limit)
-      .map((r) => ({ seq: r.seq, entry: decodeEntry(r.body) }));
+    return this.rowEntries.all(JSON.stringify(this.directory.rows(vnode, afterSeq, uptoSeq, limit))).map((r) => ({ seq: r.seq, entry: decodeEntry(r.body) }));
   }
 
   /** How many keys the vnode's snapshot holds. */
@@ -564,7 +617,7 @@ export class LogStore {
       states.set(r.key, decodeState(r.state));
     }
     const from = this.snapshotSeq.get(vnode) ?? 0;
-    for (const r of this.db.query<{ body: Uint8Array }, [number, number]>("SELECT body FROM events WHERE vnode = ? AND seq > ? ORDER BY seq").iterate(vnode, from)) {
+    for (const r of this.rowEntries.iterate(JSON.stringify(this.directory.rows(vnode, from, Infinity)))) {
       const e = decodeEntry(r.body);
       const key = entryKey(e);
       const next = applyEntry(states.get(key) ?? EMPTY_STATE, e);
@@ -589,7 +642,7 @@ export class LogStore {
   }
 
   logLength(vnode: number): number {
-    return (this.db.query<{ n: number }, [number]>("SELECT COUNT(*) AS n FROM events WHERE vnode = ?").get(vnode)?.n ?? 0);
+    return this.directory.length(vnode);
   }
 
   /** Resolves once queued writes have committed and due snapshots have been taken. */

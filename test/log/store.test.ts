@@ -27,10 +27,10 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function openNode(dir: string, snapshotEvery = 10_000) {
+function openNode(dir: string, snapshotEvery = 10_000, groupCommitMaxBatch = 512) {
   const db = openDatabase(dir, TUNING);
   const identity = loadIdentity(db, "n1", 64, Math.random);
-  const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery, snapshotTailRatio: 1_000, now: Date.now });
+  const store = new LogStore(db, { groupCommitMaxBatch, snapshotEvery, snapshotTailRatio: 1_000, now: Date.now });
   const coordinator = new Coordinator({
     store,
     hints: new HintStore(db, Date.now),
@@ -283,6 +283,32 @@ describe("snapshots and rebuild", () => {
     await store.applyEntries(vnode, [{ kind: "collect", key: last, digest: stateDigest(encodeState(tombstones)) }]);
     expect(store.buildingSnapshotOf).toBe(vnode);
     await store.settled();
+    expect(store.projection(vnode).has(last)).toBe(false);
+    expect(store.rebuild(vnode).has(last)).toBe(false);
+    await store.close();
+  });
+
+  test("a key changed while the snapshot still lists its tail's keys is snapshotted as it was at the snapshot's position", async () => {
+    // One commit of 5,000 rows, so the listing takes five steps, and the key's first tombstone
+    // is the tail's last row: the second tombstone and the collection both commit before the
+    // listing reaches it. Kept too late, the snapshot would lack the key, and a rebuild would
+    // fold the second tombstone alone, which the collection does not remove.
+    const { store, coordinator } = openNode(fresh(), 200, 8192);
+    const vnode = 5;
+    const keys = Array.from({ length: 400_000 }, (_, i) => `k-${i}`).filter((k) => vnodeOf(k, 64) === vnode).slice(0, 5_000);
+    const last = keys.at(-1)!;
+    const tombstone = (actor: string) => ({ kind: "event" as const, event: { key: last, dot: { actor, counter: 1 }, context: emptyContext(), value: null, contentType: "", ts: 1 } });
+    await Promise.all([...keys.slice(0, -1).map((key) => coordinator.write({ key, value: bytes(key), contentType: "", context: null })), store.applyEntries(vnode, [tombstone("a")])]);
+    while (!((store.snapshotListing?.listed ?? 0) > 0)) await new Promise((r) => setImmediate(r));
+    expect(store.buildingSnapshotOf).toBe(vnode);
+    await store.applyEntries(vnode, [tombstone("b")]);
+    const tombstones = store.projection(vnode).get(last)!;
+    expect(tombstones.siblings.length).toBe(2);
+    await store.applyEntries(vnode, [{ kind: "collect", key: last, digest: stateDigest(encodeState(tombstones)) }]);
+    expect(store.snapshotListing).toBeDefined();
+    await store.settled();
+    expect(store.stats.snapshots).toBeGreaterThan(0);
+    expect(store.logLength(vnode)).toBeLessThan(5_000);
     expect(store.projection(vnode).has(last)).toBe(false);
     expect(store.rebuild(vnode).has(last)).toBe(false);
     await store.close();
