@@ -51,6 +51,13 @@ export class LogDirectory {
     return this.logs.get(vnode)?.ids.length ?? 0;
   }
 
+  /** Entries in every vnode's log. */
+  total(): number {
+    let n = 0;
+    for (const log of this.logs.values()) n += log.ids.length;
+    return n;
+  }
+
   vnodes(): number[] {
     return [...this.logs.keys()].filter((v) => this.length(v) > 0);
   }

@@ -599,7 +599,7 @@ export class LogStore {
     return {
       fileBytes: pages * pageSize,
       walBytes: wal.size,
-      logEntries: count("events"),
+      logEntries: this.directory.total(),
       snapshotKeys: count("snapshot_states"),
       keys: [...this.keyCounts.values()].reduce((a, b) => a + b, 0),
     };

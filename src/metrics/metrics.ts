@@ -25,7 +25,23 @@ export class Metrics {
   private readonly latency: Histogram<"operation" | "outcome">;
   private readonly siblings: Histogram<string>;
 
-  constructor(nodeId: string, sources: MetricSources) {
+  /** Counts scrapes, so each source is read once per scrape however many metrics use it. */
+  private scrape = 0;
+
+  constructor(nodeId: string, given: MetricSources) {
+    const perScrape = <T>(read: () => T): (() => T) => {
+      let readAt = -1;
+      let value: T;
+      return () => {
+        if (readAt !== this.scrape) {
+          value = read();
+          readAt = this.scrape;
+        }
+        return value;
+      };
+    };
+    // Storage sizes count table rows; eight gauges read them, and each read was a count.
+    const sources = Object.fromEntries(Object.entries(given).map(([name, read]) => [name, perScrape(read as () => unknown)])) as unknown as MetricSources;
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry, prefix: "ringlog_process_" });
     const r = [this.registry];
@@ -94,6 +110,7 @@ export class Metrics {
   }
 
   async render(): Promise<{ body: string; contentType: string }> {
+    this.scrape++;
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };
   }
 }

@@ -57,6 +57,7 @@ describe("log directory", () => {
           }
         }
         expect(d.length(0)).toBe(model.length);
+        expect(d.total()).toBe(model.length);
         expect(d.first(0)).toBe(model[0]?.seq);
       }),
       { numRuns: 500 },
