@@ -155,11 +155,15 @@ export class Coordinator {
   }
 
   /** A request hashes its key several times on its way through (route, trace, replicas): once is enough. */
-  private lastHashed: { key: string; vnode: number } | undefined;
+  private lastKey: string | undefined;
+  private lastVnode = 0;
 
   vnodeOf(key: string): number {
-    if (this.lastHashed?.key !== key) this.lastHashed = { key, vnode: vnodeOf(key, this.o.identity.partitions) };
-    return this.lastHashed.vnode;
+    if (key !== this.lastKey) {
+      this.lastVnode = vnodeOf(key, this.o.identity.partitions);
+      this.lastKey = key;
+    }
+    return this.lastVnode;
   }
 
   /** N as configured, but never more than the nodes that own vnodes. */

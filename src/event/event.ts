@@ -45,13 +45,14 @@ export const packr = new Packr({ useRecords: false, moreTypes: false, useBigIntE
 export function rememberedCodec<T extends object>(encode: (v: T) => Uint8Array, decode: (bytes: Uint8Array) => T) {
   const bytesOf = Symbol("bytes");
   const remember = (v: T, bytes: Uint8Array) => Object.defineProperty(v, bytesOf, { value: bytes });
+  const known = (v: T): Uint8Array | undefined => (v as { [bytesOf]?: Uint8Array })[bytesOf];
   return {
     encode(v: T): Uint8Array {
-      const known = (v as { [bytesOf]?: Uint8Array })[bytesOf];
-      if (known !== undefined) return known;
-      const bytes = encode(v);
-      if (Object.isExtensible(v)) remember(v, bytes);
-      return bytes;
+      const bytes = known(v);
+      if (bytes !== undefined) return bytes;
+      const fresh = encode(v);
+      if (Object.isExtensible(v)) remember(v, fresh);
+      return fresh;
     },
     decode(bytes: Uint8Array): T {
       const v = decode(bytes);
@@ -59,9 +60,7 @@ export function rememberedCodec<T extends object>(encode: (v: T) => Uint8Array, 
       return v;
     },
     /** The bytes already known for a value, without encoding it. */
-    known(v: T): Uint8Array | undefined {
-      return (v as { [bytesOf]?: Uint8Array })[bytesOf];
-    },
+    known,
   };
 }
 

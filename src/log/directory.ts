@@ -5,9 +5,9 @@
  *
  * It replaces a per-vnode B-tree index on the table. Every group commit touched one leaf of
  * that index for each vnode it wrote to, and each of those leaves is one more page in the
- * write-ahead log: about a quarter of a commit's pages. The directory is rebuilt from the
- * table at start-up (one pass over the row ids), and it costs 8 bytes an entry in memory;
- * compaction keeps the entries to a bounded tail per vnode.
+ * write-ahead log: without them, a third fewer pages per entry were written (3.3 to 2.2). The
+ * directory is rebuilt from the table at start-up (one pass over the row ids) and holds one
+ * number per entry in memory; compaction keeps the entries to a bounded tail per vnode.
  */
 export class LogDirectory {
   private readonly logs = new Map<number, { first: number; ids: number[] }>();

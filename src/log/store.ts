@@ -445,7 +445,8 @@ export class LogStore {
     const listing = b.listed < b.rows.length;
     if (!b.pending.delete(key) && !(listing && !b.kept.has(key))) return;
     if (listing) b.kept.add(key);
-    this.keepForSnapshot(b, key, before);
+    if (before === null) b.absent.push(key);
+    else this.upsertSnapshotState.run(b.vnode, key, before);
   }
 
   /**
@@ -475,11 +476,6 @@ export class LogStore {
       if (this.building === b) this.abandonBuilding();
       throw err;
     }
-  }
-
-  private keepForSnapshot(b: Building, key: string, state: Uint8Array | null): void {
-    if (state === null) b.absent.push(key);
-    else this.upsertSnapshotState.run(b.vnode, key, state);
   }
 
   /** Records the snapshot's position; what it returns is the log compaction it allows. */
