@@ -563,6 +563,8 @@ export interface components {
             lastRebuildMs: number;
             /** @description Tombstones removed once every replica was known to hold them. */
             tombstonesCollected: number;
+            /** @description Passes over a vnode's stored states looking for tombstones to collect. A vnode is passed over again only after its Merkle root changed or a tombstone the last pass saw came out of its grace period (RINGLOG_TOMBSTONE_GRACE_MS). */
+            tombstoneScans: number;
             vnodes: {
                 vnode: number;
                 /** @description This node's Merkle root of the vnode, hex. */

@@ -43,3 +43,32 @@ test("a delete with a replica down is not collected until that replica is back a
     await c.destroy();
   }
 }, 180_000);
+
+test("a vnode's states are scanned for tombstones again only after its root changed or a tombstone it holds came due", async () => {
+  const c = await TestCluster.start({ env: { RINGLOG_TOMBSTONE_GRACE_MS: "1500", RINGLOG_AAE_INTERVAL_MS: "10" } });
+  try {
+    const n1 = c.node("n1");
+    const roundsFrom = async (n: number) => {
+      const from = (await c.aae(n1)).rounds;
+      await eventually(`${n} anti-entropy rounds`, async () => (await c.aae(n1)).rounds >= from + n, 30_000);
+      return c.aae(n1);
+    };
+    for (let i = 0; i < 20; i++) expect((await fetch(`${n1.url}/kv/scan/k${i}?w=3`, { method: "PUT", body: `v${i}` })).status).toBe(204);
+    const settled = await roundsFrom(2);
+    expect(settled.tombstoneScans).toBeGreaterThan(0);
+    // Nothing changes and no tombstone exists: further rounds scan nothing.
+    expect((await roundsFrom(3)).tombstoneScans).toBe(settled.tombstoneScans);
+
+    expect((await fetch(`${n1.url}/kv/scan/k0?w=3`, { method: "DELETE" })).status).toBe(204);
+    await eventually("the tombstone to be collected", async () => (await c.aae(n1)).tombstonesCollected > 0, 30_000);
+    const collected = await roundsFrom(2);
+    // The delete changed one root (a pass that finds the tombstone still in its grace period), the
+    // tombstone came due (a pass that collects it), its removal changed the root again (a pass).
+    expect(collected.tombstoneScans - settled.tombstoneScans).toBeGreaterThanOrEqual(2);
+    expect(collected.tombstoneScans - settled.tombstoneScans).toBeLessThanOrEqual(4);
+    expect((await roundsFrom(3)).tombstoneScans).toBe(collected.tombstoneScans);
+    expect((await fetch(`${n1.url}/kv/scan/k0?r=3`)).status).toBe(404);
+  } finally {
+    await c.destroy();
+  }
+}, 120_000);

@@ -110,7 +110,7 @@ export class TestCluster {
     return ((await r.json()) as { total: number }).total;
   }
 
-  async aae(n: NodeProcess): Promise<{ rounds: number; exchanges: number; keysRepaired: number; bytesSent: number; bytesReceived: number; tombstonesCollected: number; vnodes: { vnode: number; root: string }[] }> {
+  async aae(n: NodeProcess): Promise<{ rounds: number; exchanges: number; keysRepaired: number; bytesSent: number; bytesReceived: number; tombstonesCollected: number; tombstoneScans: number; vnodes: { vnode: number; root: string }[] }> {
     return (await (await fetch(`${n.url}/debug/aae`)).json()) as never;
   }
 
