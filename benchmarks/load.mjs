@@ -61,7 +61,6 @@ const result = await instance;
 clearTimeout(guard);
 
 const loadSec = (result.finish.getTime() - startedAt) / 1000;
-const cpu = process.cpuUsage();
 process.stdout.write(
   JSON.stringify({
     durationSec: loadSec,
@@ -73,9 +72,6 @@ process.stdout.write(
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,
-    // Everything this process used since it started, so the caller can tell a saturated load
-    // tool from a saturated server.
-    cpuSec: (cpu.user + cpu.system) / 1e6,
     ...(written ? { written: Buffer.from(written).toString("base64") } : {}),
   }),
 );

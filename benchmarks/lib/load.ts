@@ -1,11 +1,19 @@
-/** Runs benchmarks/load.mjs (autocannon under node) in its own process and reads its figures. */
+/**
+ * Runs one load in its own process and reads its figures: through wrk (wrk.ts) or through
+ * benchmarks/load.mjs (autocannon under node). Only autocannon can send each key of a list
+ * once and report which keys got a 2xx, so key-list and tracked loads always go through it.
+ */
 import { join } from "node:path";
 import { type CpuShare, cpuMark, cpuShare } from "./cpu.ts";
 import type { Procs } from "./procs.ts";
+import { runWrk } from "./wrk.ts";
+
+export type LoadTool = "wrk" | "autocannon";
 
 const LOAD_SCRIPT = join(import.meta.dir, "..", "load.mjs");
 
 export interface LoadConfig {
+  tool: LoadTool;
   urls: string[];
   connections: number;
   method: "GET" | "PUT";
@@ -27,11 +35,11 @@ export interface LoadResult {
   /** 2xx responses; the throughput figures count only these. */
   ok: number;
   okPerSec: number;
-  /** autocannon records whole milliseconds, so small figures are coarse. */
+  /** wrk records microseconds; autocannon whole milliseconds, so its small figures are coarse. */
   latencyMs: { mean: number; p50: number; p99: number; p99_9: number; max: number };
   statusCounts: Record<string, number>;
   non2xx: number;
-  /** Socket errors and timeouts (autocannon counts a timeout as an error too). */
+  /** Socket errors and timeouts (a timeout counts as an error too). */
   errors: number;
   timeouts: number;
   /** With `track`: bit n set when key n got a 2xx. */
@@ -41,7 +49,7 @@ export interface LoadResult {
 }
 
 /** What load.mjs prints. */
-type LoadOutput = Omit<LoadResult, "cpu"> & { cpuSec: number };
+type LoadOutput = Omit<LoadResult, "cpu">;
 
 /** Slack on top of the planned duration before the load process is killed as hung. */
 const HANG_SLACK_MS = 60_000;
@@ -49,20 +57,24 @@ const HANG_SLACK_MS = 60_000;
 const KEY_LIST_MAX_SECONDS = 120;
 
 export async function runLoad(procs: Procs, config: LoadConfig): Promise<LoadResult> {
-  const maxSeconds = config.seconds ?? KEY_LIST_MAX_SECONDS;
-  const input = new Blob([JSON.stringify({ ...config, maxSeconds: maxSeconds + 5 })]);
   const plan = config.keyList ? `${config.keyList.length} keys` : `${config.seconds} s`;
+  const tool = config.keyList || config.track ? "autocannon" : config.tool;
   // Progress on stderr: a full scenario runs for minutes.
-  process.stderr.write(`load: ${config.method} ${plan}, ${config.connections} connections → ${config.urls.join(" ")} … `);
-  const before = cpuMark();
-  const out = await procs.output("load", ["node", LOAD_SCRIPT], { stdin: input, timeoutMs: maxSeconds * 1000 + HANG_SLACK_MS });
-  const { cpuSec, ...figures } = JSON.parse(out) as LoadOutput;
-  const result = { ...figures, cpu: cpuShare(before, cpuMark(), cpuSec) };
+  process.stderr.write(`load (${tool}): ${config.method} ${plan}, ${config.connections} connections → ${config.urls.join(" ")} … `);
+  const result = tool === "wrk" ? await runWrk(procs, { ...config, seconds: config.seconds! }) : await runAutocannon(procs, config);
   process.stderr.write(
     `${Math.round(result.okPerSec)} 2xx/s, p99 ${result.latencyMs.p99} ms, ${result.non2xx} non-2xx, ${result.errors} errors; ` +
       `cores busy: load tool ${result.cpu.loadTool}, servers ${result.cpu.servers}, other ${result.cpu.other}\n`,
   );
   return result;
+}
+
+async function runAutocannon(procs: Procs, config: LoadConfig): Promise<LoadResult> {
+  const maxSeconds = config.seconds ?? KEY_LIST_MAX_SECONDS;
+  const input = new Blob([JSON.stringify({ ...config, maxSeconds: maxSeconds + 5 })]);
+  const before = cpuMark();
+  const { out, cpuSec } = await procs.output("load", ["node", LOAD_SCRIPT], { stdin: input, timeoutMs: maxSeconds * 1000 + HANG_SLACK_MS });
+  return { ...(JSON.parse(out) as LoadOutput), cpu: cpuShare(before, cpuMark(), cpuSec) };
 }
 
 /** Which of the keys [0, count) have been written, merged from the bitmaps of tracked loads. */

@@ -1,5 +1,6 @@
 /** The command-line settings every scenario shares, and the fixed workload. */
 import { parseArgs } from "node:util";
+import type { LoadTool } from "./load.ts";
 
 export type Fsync = "full" | "normal" | "off";
 
@@ -12,6 +13,8 @@ export interface BenchOptions {
   fsync: Fsync;
   /** PUT load on fresh Ringlog nodes before their first measured phase (0: none). */
   warmup: number;
+  /** What sends the measured load (the preload always goes through autocannon). */
+  loadTool: LoadTool;
   /** Data set size for the aae and handoff scenarios (each has its own default). */
   keys?: number;
 }
@@ -30,7 +33,7 @@ export const WORKLOAD = {
 
 export class UsageError extends Error {}
 
-export const OPTIONS_USAGE = "[--seconds N (20)] [--warmup N (10)] [--connections N (64)] [--fsync full|normal|off (normal)] [--keys N (aae, handoff)]";
+export const OPTIONS_USAGE = "[--seconds N (20)] [--warmup N (10)] [--connections N (64)] [--fsync full|normal|off (normal)] [--load-tool wrk|autocannon (wrk)] [--keys N (aae, handoff)]";
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -44,7 +47,7 @@ export function parseOptions(args: string[]): BenchOptions {
   try {
     ({ values } = parseArgs({
       args,
-      options: { seconds: { type: "string" }, warmup: { type: "string" }, connections: { type: "string" }, fsync: { type: "string" }, keys: { type: "string" } },
+      options: { seconds: { type: "string" }, warmup: { type: "string" }, connections: { type: "string" }, fsync: { type: "string" }, "load-tool": { type: "string" }, keys: { type: "string" } },
       strict: true,
       allowPositionals: false,
     }));
@@ -53,11 +56,14 @@ export function parseOptions(args: string[]): BenchOptions {
   }
   const fsync = values.fsync ?? "normal";
   if (fsync !== "full" && fsync !== "normal" && fsync !== "off") throw new UsageError("--fsync must be full, normal or off");
+  const loadTool = values["load-tool"] ?? "wrk";
+  if (loadTool !== "wrk" && loadTool !== "autocannon") throw new UsageError("--load-tool must be wrk or autocannon");
   return {
     seconds: positiveInt("seconds", values.seconds, 20),
     warmup: values.warmup === "0" ? 0 : positiveInt("warmup", values.warmup, 10),
     connections: positiveInt("connections", values.connections, 64),
     fsync,
+    loadTool,
     ...(values.keys !== undefined ? { keys: positiveInt("keys", values.keys, 0) } : {}),
   };
 }

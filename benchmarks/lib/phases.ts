@@ -8,22 +8,27 @@ const HELLO_SERVER = join(import.meta.dir, "hello-server.ts");
 /** Rounds of preloading before giving up: each round writes what the previous ones missed. */
 const PRELOAD_ROUNDS = 5;
 
-export type Load = Pick<BenchOptions, "seconds" | "connections">;
-export type WarmUp = Pick<BenchOptions, "warmup" | "connections">;
+export type Load = Pick<BenchOptions, "seconds" | "connections" | "loadTool">;
+export type WarmUp = Pick<BenchOptions, "warmup" | "connections" | "loadTool">;
 
 const keys = { keyPrefix: WORKLOAD.keyPrefix, keyCount: WORKLOAD.keyCount };
 
-/** Random-key PUTs of random values for `seconds`; tracked, so a preload can fill the gaps. */
+/**
+ * Random-key PUTs of random values for `seconds`. Through autocannon the keys that got a 2xx
+ * are tracked, so the preload writes only the gaps; wrk cannot track them cheaply (a Lua
+ * callback per response), so after a wrk phase the preload writes every key.
+ */
 export function putPhase(procs: Procs, urls: string[], load: Load): Promise<LoadResult> {
   return runLoad(procs, {
     ...keys,
+    tool: load.loadTool,
     urls,
     connections: load.connections,
     seconds: load.seconds,
     method: "PUT",
     valueBytes: WORKLOAD.valueBytes,
     contentType: WORKLOAD.contentType,
-    track: true,
+    track: load.loadTool === "autocannon",
   });
 }
 
@@ -37,6 +42,7 @@ export async function warmUpPhase(procs: Procs, urls: string[], load: WarmUp): P
   await runLoad(procs, {
     keyPrefix: WORKLOAD.warmupKeyPrefix,
     keyCount: WORKLOAD.keyCount,
+    tool: load.loadTool,
     urls,
     connections: load.connections,
     seconds: load.warmup,
@@ -48,19 +54,24 @@ export async function warmUpPhase(procs: Procs, urls: string[], load: WarmUp): P
 
 /** Random-key GETs for `seconds`. */
 export function getPhase(procs: Procs, urls: string[], load: Load): Promise<LoadResult> {
-  return runLoad(procs, { ...keys, urls, connections: load.connections, seconds: load.seconds, method: "GET" });
+  return runLoad(procs, { ...keys, tool: load.loadTool, urls, connections: load.connections, seconds: load.seconds, method: "GET" });
 }
 
 export interface Preload {
   keys: number;
   rounds: number;
   seconds: number;
+  /** The PUT phase did not report which keys it wrote, so every key was written. */
+  untracked: boolean;
 }
 
-/** Writes every key the PUT phase did not, so that every GET of the GET phase hits. */
+export const describePreload = (p: Preload) =>
+  `${p.keys.toLocaleString("en-US")} keys ${p.untracked ? "(every key: wrk does not report which keys its PUTs wrote)" : "the PUT phase missed"}, in ${p.rounds} round(s), ${p.seconds.toFixed(1)} s`;
+
+/** Writes every key the PUT phase did not (all of them after an untracked one), so that every GET of the GET phase hits. */
 export async function preloadPhase(procs: Procs, urls: string[], connections: number, put: LoadResult): Promise<Preload> {
   const written = new WrittenKeys(WORKLOAD.keyCount);
-  written.add(put);
+  if (put.written) written.add(put);
   const start = performance.now();
   let missing = written.missing();
   const total = missing.length;
@@ -70,6 +81,7 @@ export async function preloadPhase(procs: Procs, urls: string[], connections: nu
     rounds++;
     const r = await runLoad(procs, {
       ...keys,
+      tool: "autocannon",
       urls,
       connections: Math.min(connections, missing.length),
       keyList: missing,
@@ -81,7 +93,7 @@ export async function preloadPhase(procs: Procs, urls: string[], connections: nu
     written.add(r);
     missing = written.missing();
   }
-  return { keys: total, rounds, seconds: (performance.now() - start) / 1000 };
+  return { keys: total, rounds, seconds: (performance.now() - start) / 1000, untracked: !put.written };
 }
 
 export type HelloKind = "bare" | "fastify";

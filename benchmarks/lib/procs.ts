@@ -61,15 +61,18 @@ export class Procs {
     return { name, proc, logFile };
   }
 
-  /** Runs a process to completion and returns its stdout; it is killed after `timeoutMs`. */
-  async output(name: string, cmd: string[], opts: { stdin: Blob; timeoutMs: number }): Promise<string> {
-    const proc = Bun.spawn(cmd, { stdin: opts.stdin, stdout: "pipe", stderr: "pipe" });
+  /**
+   * Runs a process to completion and returns its stdout and the CPU time it used; it is killed
+   * after `timeoutMs`.
+   */
+  async output(name: string, cmd: string[], opts: { stdin?: Blob; env?: Record<string, string | undefined>; timeoutMs: number }): Promise<{ out: string; cpuSec: number }> {
+    const proc = Bun.spawn(cmd, { stdin: opts.stdin ?? "ignore", stdout: "pipe", stderr: "pipe", env: opts.env ?? process.env });
     this.procs.add(proc);
     const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs);
     try {
       const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
       if (code !== 0) throw new Error(`${name} exited with ${code ?? proc.signalCode}: ${err.trim().slice(-2000)}`);
-      return out;
+      return { out, cpuSec: Number(proc.resourceUsage()?.cpuTime.total ?? 0n) / 1e6 };
     } finally {
       clearTimeout(timer);
       this.procs.delete(proc);

@@ -5,6 +5,7 @@ import { type BenchOptions, WORKLOAD } from "./options.ts";
 import type { Procs } from "./procs.ts";
 import type { Report } from "./report.ts";
 import type { Memory } from "./rss.ts";
+import { wrkVersion } from "./wrk.ts";
 
 export interface ScenarioContext {
   procs: Procs;
@@ -16,11 +17,20 @@ export type ScenarioResult = Pick<Report, "config" | "phases" | "figures" | "bar
 export type Scenario = (ctx: ScenarioContext) => Promise<ScenarioResult>;
 
 const autocannonVersion = (JSON.parse(readFileSync(join(import.meta.dir, "..", "..", "node_modules", "autocannon", "package.json"), "utf8")) as { version: string }).version;
+const AUTOCANNON = `autocannon ${autocannonVersion} under node, one process, pipelining 1`;
+
+function loadToolConfig(options: BenchOptions): string {
+  if (options.loadTool === "autocannon") return `${AUTOCANNON}; its connections go round-robin over the target nodes`;
+  return (
+    `wrk ${wrkVersion()}, one process, pipelining 1, one thread per target node or, when the connections do not divide evenly over the targets, one per connection ` +
+    `(round-robin over the targets); the unmeasured preload goes through ${AUTOCANNON}`
+  );
+}
 
 /** The settings every Ringlog load shares, for the report. */
 export function workloadConfig(options: BenchOptions): Record<string, string | number> {
   return {
-    "load tool": `autocannon ${autocannonVersion} under node, one process, pipelining 1`,
+    "load tool": loadToolConfig(options),
     connections: options.connections,
     "seconds per phase": options.seconds,
     "warm-up": options.warmup > 0 ? `${options.warmup} s of PUTs to ${WORKLOAD.warmupKeyPrefix}<n> on each freshly started node, before its first measured phase; not counted` : "none",
@@ -37,9 +47,9 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 export const describeMemory = (m: Memory) => `${mib(m.peak)} peak (at the end: ${mib(m.anon)} anonymous, ${mib(m.file)} file-backed)`;
 
 /** Notes every Ringlog scenario's report carries. */
-export const COMMON_NOTES = [
+export const commonNotes = (options: BenchOptions) => [
   "Throughput counts 2xx answers only: 2xx responses / phase duration.",
-  "Latency comes from autocannon's histogram, which records whole milliseconds.",
+  options.loadTool === "wrk" ? "Latency comes from wrk's histogram, which records microseconds." : "Latency comes from autocannon's histogram, which records whole milliseconds.",
   "The load tool and the servers share the machine's cores, as they do for the hello-world baselines. " +
     "The cores column splits the CPU used during each phase between the load tool, the servers under test and anything else on the machine; " +
     "a share of more than a few hundredths for `other` means the figures were disturbed.",

@@ -2,12 +2,12 @@
  * `cluster`: a local 3-node cluster at N=3, R=2, W=2 under the single-node load, PUT and GET,
  * then PUT with one node killed; each rate as a ratio to one node measured in the same run.
  */
-import { getPhase, preloadPhase, putPhase, warmUpPhase } from "../lib/phases.ts";
+import { describePreload, getPhase, preloadPhase, putPhase, warmUpPhase } from "../lib/phases.ts";
 import { stop } from "../lib/procs.ts";
 import { type RinglogNode, benchEnv, hintTotal, startCluster, startNode, waitMembers } from "../lib/ringlog.ts";
 import { bar } from "../lib/report.ts";
 import { type Memory, memory } from "../lib/rss.ts";
-import { COMMON_NOTES, type ScenarioContext, type ScenarioResult, describeMemory, workloadConfig } from "../lib/scenario.ts";
+import { commonNotes, type ScenarioContext, type ScenarioResult, describeMemory, workloadConfig } from "../lib/scenario.ts";
 
 const urls = (nodes: RinglogNode[]) => nodes.map((n) => n.url);
 const ids = (nodes: RinglogNode[]) => nodes.map((n) => n.id).join(",");
@@ -45,7 +45,6 @@ export async function cluster({ procs, options }: ScenarioContext): Promise<Scen
     config: {
       ...workloadConfig(options),
       "N / R / W": "3 / 2 / 2 (defaults); the single-node reference runs at 1 / 1 / 1",
-      "load spread": "one autocannon process; its connections go round-robin over the target nodes",
     },
     phases: [
       { name: "PUT, single node", target: "n1 alone", load: onePut },
@@ -59,7 +58,7 @@ export async function cluster({ procs, options }: ScenarioContext): Promise<Scen
       "n1 RSS": describeMemory(n1Mem),
       "n2 RSS": describeMemory(n2Mem),
       "n3 RSS (read before it was killed)": describeMemory(n3Mem),
-      "cluster preload": `${preload.keys.toLocaleString("en-US")} keys the PUT phase missed, in ${preload.rounds} round(s), ${preload.seconds.toFixed(1)} s`,
+      "cluster preload": describePreload(preload),
       "n3 seen down by n1 and n2 after SIGKILL": `${(detectMs / 1000).toFixed(1)} s`,
       "hints held for n3 after the PUT phase": hints.toLocaleString("en-US"),
     },
@@ -71,8 +70,8 @@ export async function cluster({ procs, options }: ScenarioContext): Promise<Scen
       bar("non-2xx + errors, PUT with n3 killed", downFailures, "==", 0),
     ],
     notes: [
-      ...COMMON_NOTES,
-      "Cluster latencies are one histogram over all target nodes (one autocannon run spreads its connections over them), not a merge of per-node figures.",
+      ...commonNotes(options),
+      "Cluster latencies are one histogram over all target nodes (one load process spreads its connections round-robin over them), not a merge of per-node figures.",
       "The PUT-with-n3-killed phase starts only once n1 and n2 both report n3 down in /cluster.",
     ],
   };

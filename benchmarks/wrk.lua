@@ -1,0 +1,56 @@
+-- The Ringlog workload for wrk (benchmarks/lib/wrk.ts runs it). Settings come from the
+-- environment, because wrk hands its script arguments only to the threads, not to setup():
+--   RINGLOG_WRK_TARGETS   host:port,... ; thread i sends to target i mod count, so with as
+--                         many threads as connections they spread round-robin
+--   RINGLOG_WRK_METHOD    GET | PUT, to /kv/<prefix><n>, n uniform in [0, count)
+--   RINGLOG_WRK_PREFIX, RINGLOG_WRK_KEYS, RINGLOG_WRK_VALUE_BYTES, RINGLOG_WRK_CONTENT_TYPE
+-- When the run ends it prints one line, RINGLOG_WRK <json>, with the figures.
+
+local targets = {}
+for host, port in string.gmatch(os.getenv("RINGLOG_WRK_TARGETS"), "([^,:]+):(%d+)") do
+  table.insert(targets, { host = host, port = port })
+end
+local started = 0
+
+function setup(thread)
+  local t = targets[started % #targets + 1]
+  started = started + 1
+  thread.addr = wrk.lookup(t.host, t.port)[1]
+  thread:set("index", started)
+end
+
+local method = os.getenv("RINGLOG_WRK_METHOD")
+local prefix = "/kv/" .. os.getenv("RINGLOG_WRK_PREFIX")
+local keys = tonumber(os.getenv("RINGLOG_WRK_KEYS"))
+local valueBytes = tonumber(os.getenv("RINGLOG_WRK_VALUE_BYTES") or "0")
+local headers = { ["Content-Type"] = os.getenv("RINGLOG_WRK_CONTENT_TYPE") }
+-- Bodies come from a pool of random values drawn per request, so the load tool spends its CPU
+-- sending rather than generating randomness (on 2 cores it takes that CPU from the servers).
+local POOL = 256
+local values = {}
+
+function init(args)
+  math.randomseed(os.time() * 1000 + index)
+  if method == "PUT" then
+    for i = 1, POOL do
+      local bytes = {}
+      for j = 1, valueBytes do bytes[j] = string.char(math.random(0, 255)) end
+      values[i] = table.concat(bytes)
+    end
+  end
+end
+
+function request()
+  local path = prefix .. math.random(0, keys - 1)
+  if method == "PUT" then return wrk.format("PUT", path, headers, values[math.random(1, POOL)]) end
+  return wrk.format("GET", path)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RINGLOG_WRK {"durationUs":%d,"completed":%d,"non2xx":%d,"connectErrors":%d,"readErrors":%d,"writeErrors":%d,"timeouts":%d,' ..
+    '"meanUs":%.1f,"p50Us":%d,"p99Us":%d,"p999Us":%d,"maxUs":%d}\n',
+    summary.duration, summary.requests, e.status, e.connect, e.read, e.write, e.timeout,
+    latency.mean, latency:percentile(50), latency:percentile(99), latency:percentile(99.9), latency.max))
+end
