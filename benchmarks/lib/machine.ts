@@ -10,12 +10,14 @@ function run(cmd: string, args: string[]): string {
 }
 
 /**
- * `git rev-parse --short HEAD`, with `-dirty` when tracked files have changes. Untracked files
- * do not count (as with `git describe --dirty`): result files of earlier runs are untracked.
+ * `git rev-parse --short HEAD`, with `-dirty` when tracked files outside benchmarks/results/
+ * have changes. Untracked files do not count (as with `git describe --dirty`), nor do earlier
+ * runs' results: each run rewrites the tracked `<scenario>-latest.md`, which marked every
+ * later run of a series dirty although no code had changed.
  */
 export function commitId(): string {
   const head = run("git", ["rev-parse", "--short", "HEAD"]);
-  return run("git", ["status", "--porcelain", "--untracked-files=no"]) === "" ? head : `${head}-dirty`;
+  return run("git", ["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results"]) === "" ? head : `${head}-dirty`;
 }
 
 export interface Machine {
