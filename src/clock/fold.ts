@@ -121,6 +121,24 @@ const stateCodec = rememberedCodec<KeyState>(
 export const encodeState = stateCodec.encode;
 export const decodeState = stateCodec.decode;
 
+/**
+ * Decodes the stored bytes replicas answer a read with, once per distinct byte string:
+ * converged replicas answer with equal bytes, so a read of converged data decodes one state
+ * instead of one per replica, and the equal answers share it (which merging and read
+ * repair then recognise at once). null (no state) is the empty state.
+ */
+export function replicaDecoder(): (bytes: Uint8Array | null) => KeyState {
+  const seen: KeyState[] = [];
+  return (bytes) => {
+    if (bytes === null) return EMPTY_STATE;
+    const same = seen.find((s) => Buffer.compare(stateCodec.known(s)!, bytes) === 0);
+    if (same) return same;
+    const state = decodeState(bytes);
+    seen.push(state);
+    return state;
+  };
+}
+
 export function stateFromWire([sibs, ctx]: StateWire): KeyState {
   return {
     siblings: sibs.map(([actor, counter, value, contentType, ts, origin]) => ({

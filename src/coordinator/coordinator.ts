@@ -11,7 +11,7 @@
  * replicas that were behind once every reply is in.
  */
 import { type CausalContext, actorCount, emptyContext } from "../clock/context.ts";
-import { type KeyState, EMPTY_STATE, applyEvent, mergeStates, nextDot, statesEqual } from "../clock/fold.ts";
+import { type KeyState, EMPTY_STATE, applyEvent, mergeStates, nextDot, replicaDecoder, statesEqual } from "../clock/fold.ts";
 import type { Event } from "../event/event.ts";
 import type { LogEntry } from "../log/entry.ts";
 import type { Identity } from "../log/identity.ts";
@@ -47,7 +47,8 @@ export interface CoordinatorLimits {
 /** How this node reaches other replicas (batched per peer underneath). */
 export interface Replicas {
   apply(peer: string, segment: Segment): Promise<void>;
-  read(peer: string, vnode: number, key: string): Promise<KeyState>;
+  /** The replica's stored state bytes for the key, null when it has none. */
+  read(peer: string, vnode: number, key: string): Promise<Uint8Array | null>;
 }
 
 export interface ClusterView {
@@ -228,12 +229,13 @@ export class Coordinator {
     const primaries = this.primaries(key);
     const round = new Round(quorum);
     const states = new Map<string, KeyState>();
+    const decode = replicaDecoder();
     const calls = primaries.map(async (node) => {
       if (node !== this.self && !this.o.cluster.isUp(node)) return;
       round.start(true);
       try {
-        const state = node === this.self ? this.o.store.read(vnode, key) : await this.o.replicas.read(node, vnode, key);
-        states.set(node, state);
+        const bytes = node === this.self ? this.o.store.readBytes(vnode, key) : await this.o.replicas.read(node, vnode, key);
+        states.set(node, decode(bytes));
         round.settle(node, true, true);
       } catch {
         round.settle(node, true, false);

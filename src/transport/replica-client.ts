@@ -2,7 +2,6 @@
  * The coordinator's view of other replicas: segment shipping and state reads, each
  * coalesced per peer so one internal request carries everything queued for that peer.
  */
-import { type KeyState, EMPTY_STATE, decodeState } from "../clock/fold.ts";
 import type { Replicas } from "../coordinator/coordinator.ts";
 import type { Membership } from "../membership/membership.ts";
 import { type Segment, type SegmentWire, coalesce, segmentToWire } from "../segment/segment.ts";
@@ -22,7 +21,7 @@ export interface ReplicaTraffic {
 export class ReplicaClient implements Replicas {
   readonly traffic: ReplicaTraffic = { applyCalls: 0, applySegments: 0, readCalls: 0 };
   private readonly applies: Batcher<Segment, undefined>;
-  private readonly reads: Batcher<[number, string], KeyState>;
+  private readonly reads: Batcher<[number, string], Uint8Array | null>;
 
   constructor(
     private readonly transport: Transport,
@@ -39,7 +38,7 @@ export class ReplicaClient implements Replicas {
       if (!Array.isArray(states) || states.length !== keys.length || !states.every((s) => s === null || s instanceof Uint8Array)) {
         throw new TransportError(peer, "malformed read answer");
       }
-      return states.map((s: Uint8Array | null) => (s === null ? EMPTY_STATE : decodeState(s)));
+      return states as (Uint8Array | null)[];
     }, maxInFlight);
   }
 
@@ -61,7 +60,8 @@ export class ReplicaClient implements Replicas {
     return this.applies.submit(peer, segment);
   }
 
-  read(peer: string, vnode: number, key: string): Promise<KeyState> {
+  /** The peer's stored state bytes for the key (decoding is the coordinator's, once per distinct answer). */
+  read(peer: string, vnode: number, key: string): Promise<Uint8Array | null> {
     return this.reads.submit(peer, [vnode, key]);
   }
 }

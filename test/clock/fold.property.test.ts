@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { type CausalContext, type Dot, addDot, contains, emptyContext } from "../../src/clock/context.ts";
-import { type KeyState, EMPTY_STATE, applyEvent, decodeState, encodeState, foldEvents, liveSiblings, mergeStates, nextDot, statesEqual } from "../../src/clock/fold.ts";
+import { type KeyState, EMPTY_STATE, applyEvent, decodeState, encodeState, foldEvents, liveSiblings, mergeStates, nextDot, replicaDecoder, statesEqual } from "../../src/clock/fold.ts";
 import type { Event } from "../../src/event/event.ts";
 
 const RUNS = { numRuns: 1000 };
@@ -130,6 +130,26 @@ describe("fold of events (property, 1,000 runs each)", () => {
         const expected = encodeState(mergeStates(foldEvents(pa), foldEvents(pb)));
         expect(Buffer.compare(encodeState(mergeStates(read(pa), read(pb))), expected)).toBe(0);
         expect(Buffer.compare(encodeState(mergeStates(EMPTY_STATE, read(pb))), encodeState(foldEvents(pb)))).toBe(0);
+      }),
+      RUNS,
+    );
+  });
+
+  test("replica answers decode once per distinct byte string, to states equal to decoding each", () => {
+    const answers = history.chain((events) =>
+      fc.array(fc.option(fc.subarray(events), { nil: null }), { minLength: 1, maxLength: 4 }).map((parts) => parts.map((p) => (p === null ? null : encodeState(foldEvents(p))))),
+    );
+    fc.assert(
+      fc.property(answers, (bytes) => {
+        const decode = replicaDecoder();
+        const states = bytes.map((b) => decode(b === null ? null : new Uint8Array(b)));
+        bytes.forEach((b, i) => {
+          expect(Buffer.compare(encodeState(states[i]!), b ?? encodeState(EMPTY_STATE))).toBe(0);
+          bytes.forEach((o, j) => {
+            const equal = b === null ? o === null : o !== null && Buffer.compare(b, o) === 0;
+            expect(states[i] === states[j]).toBe(equal);
+          });
+        });
       }),
       RUNS,
     );
