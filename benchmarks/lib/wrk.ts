@@ -4,7 +4,7 @@
  * wrk is the default load tool because on this 2-core machine the load tool takes its CPU from
  * the servers under test: autocannon spent 60-75 µs of CPU per request against a 3-node
  * cluster (0.3-0.4 cores) and capped the bare Bun.serve hello-world at 31k/s with the server
- * 60% idle, while wrk spent 10-20 µs per request and drove the same server to 83k/s. wrk is a
+ * 60% idle, while wrk spent 10-20 µs per request and drove the same server to 83-107k/s. wrk is a
  * Debian package, not an npm one: when it is missing the run stops and says how to get it.
  */
 import { existsSync } from "node:fs";
@@ -20,7 +20,7 @@ const FALLBACK = "/usr/bin/wrk";
 const TIMEOUT_SEC = 10;
 const HANG_SLACK_MS = 60_000;
 
-export function wrkPath(): string {
+function wrkPath(): string {
   const found = Bun.which("wrk") ?? (existsSync(FALLBACK) ? FALLBACK : null);
   if (!found) throw new Error("the load tool wrk is not installed: apt-get install wrk (or run with --load-tool autocannon)");
   return found;
@@ -36,7 +36,7 @@ export function wrkVersion(): string {
  * even spread over several targets takes one thread per target, or one per connection when the
  * connections do not divide evenly (then thread i goes to target i mod count, round-robin).
  */
-export function wrkThreads(connections: number, targets: number): number {
+function wrkThreads(connections: number, targets: number): number {
   return connections % targets === 0 ? targets : connections;
 }
 

@@ -82,8 +82,8 @@ export class AntiEntropy {
   /**
    * Per vnode, the root its last tombstone pass found nothing to collect under, and the wall
    * time the first tombstone it saw leaves its grace period. Until one of them moves, another
-   * pass would decode every state of the vnode to find the same nothing: on a read-mostly
-   * cluster that was a sixth of the initiating node's CPU.
+   * pass would decode every state of the vnode to find the same nothing: under a read-only
+   * load that was 16% of the initiating node's profile samples.
    */
   private readonly tombstonePass = new Map<number, { root: bigint; dueAt: number }>();
   private cursor = 0;
