@@ -563,7 +563,7 @@ export interface components {
             lastRebuildMs: number;
             /** @description Tombstones removed once every replica was known to hold them. */
             tombstonesCollected: number;
-            /** @description Passes over a vnode's stored states looking for tombstones to collect. A vnode is passed over again only after its Merkle root changed or a tombstone the last pass saw came out of its grace period (RINGLOG_TOMBSTONE_GRACE_MS). */
+            /** @description Completed passes over all of a vnode's stored states to find its tombstones. Each vnode needs one after start-up, taken a bounded number of states per anti-entropy visit; from then on every committed change keeps the vnode's tombstoned keys, and collection reads only those. */
             tombstoneScans: number;
             vnodes: {
                 vnode: number;

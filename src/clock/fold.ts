@@ -91,6 +91,9 @@ export function mergeStates(a: KeyState, b: KeyState): KeyState {
 
 export const liveSiblings = (s: KeyState): Version[] => s.siblings.filter((v) => v.value !== null);
 
+/** Every version is a delete: the key reads as absent, but its tombstone must be kept until collected. */
+export const isTombstone = (s: KeyState) => s.siblings.length > 0 && s.siblings.every((v) => v.value === null);
+
 export const isEmpty = (s: KeyState) => s.siblings.length === 0 && s.ctx.vv.size === 0 && s.ctx.cloud.size === 0;
 
 function compareDots(x: Version, y: Version): number {

@@ -8,7 +8,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { SpanStatusCode, type Span } from "@opentelemetry/api";
-import { type KeyState, EMPTY_STATE, decodeState, encodeState, statesEqual } from "../clock/fold.ts";
+import { type KeyState, EMPTY_STATE, decodeState, encodeState, isTombstone, statesEqual } from "../clock/fold.ts";
 import { type LogEntry, applyEntry, decodeEntry, encodeEntry, entryKey } from "./entry.ts";
 import { tracer } from "../telemetry/tracing.ts";
 import { LogDirectory } from "./directory.ts";
@@ -39,6 +39,8 @@ export interface StateChange {
   before: Uint8Array | null;
   /** null when the key was removed (a collected tombstone). */
   after: Uint8Array | null;
+  /** `after` holds only deletes (a tombstone that may later be collected). */
+  tombstone: boolean;
 }
 
 export interface StoreOptions {
@@ -284,13 +286,13 @@ export class LogStore {
           if (b?.vnode === t.vnode) this.beforeChange(b, t.key, t.before);
           if (t.state === EMPTY_STATE) {
             this.deleteState.run(t.vnode, t.key);
-            changes.push({ vnode: t.vnode, key: t.key, before: t.before, after: null });
+            changes.push({ vnode: t.vnode, key: t.key, before: t.before, after: null, tombstone: false });
             if (t.before !== null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 1) - 1);
             continue;
           }
           const after = encodeState(t.state);
           this.upsertState.run(t.vnode, t.key, after);
-          changes.push({ vnode: t.vnode, key: t.key, before: t.before, after });
+          changes.push({ vnode: t.vnode, key: t.key, before: t.before, after, tombstone: isTombstone(t.state) });
           if (t.before === null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 0) + 1);
         }
         // IMMEDIATE takes the write lock up front, where SQLite waits on the checkpointer's
@@ -624,6 +626,11 @@ export class LogStore {
   }
 
   /** Every key of the vnode with its stored state bytes, in key order. */
+  /** Up to `limit` of the vnode's stored states, in key order, with keys after `afterKey`. */
+  statesAfter(vnode: number, afterKey: string, limit: number): { key: string; state: Uint8Array }[] {
+    return this.db.query<{ key: string; state: Uint8Array }, [number, string, number]>("SELECT key, state FROM projection WHERE vnode = ? AND key > ? ORDER BY key LIMIT ?").all(vnode, afterKey, limit);
+  }
+
   *scan(vnode: number): Generator<{ key: string; state: Uint8Array }> {
     yield* this.db.query<{ key: string; state: Uint8Array }, [number]>("SELECT key, state FROM projection WHERE vnode = ? ORDER BY key").iterate(vnode);
   }
