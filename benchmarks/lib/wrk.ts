@@ -2,10 +2,11 @@
  * Runs one load through wrk (benchmarks/wrk.lua) and reads its figures.
  *
  * wrk is the default load tool because on this 2-core machine the load tool takes its CPU from
- * the servers under test: autocannon spent 60-75 µs of CPU per request against a 3-node
+ * the servers under test: autocannon spent 64-76 µs of CPU per request against a 3-node
  * cluster (0.3-0.4 cores) and capped the bare Bun.serve hello-world at 31k/s with the server
- * 60% idle, while wrk spent 10-20 µs per request and drove the same server to 83-107k/s. wrk is a
- * Debian package, not an npm one: when it is missing the run stops and says how to get it.
+ * 60% idle, while wrk spent 13-17 µs per request with one thread per target (30-45 µs with
+ * 64 threads against the cluster) and drove the same server to 83-107k/s. wrk is a Debian
+ * package, not an npm one: when it is missing the run stops and says how to get it.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";

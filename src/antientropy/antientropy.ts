@@ -209,11 +209,10 @@ export class AntiEntropy {
     const after = this.tombstonePass[vnode];
     if (after === undefined) return;
     const rows = this.o.store.statesAfter(vnode, after, TOMBSTONE_PASS_STEP);
+    // A key changed since start-up is already right in the set (the change kept it); reading
+    // its current state again can only agree.
     const keys = this.tombstoneKeys[vnode]!;
-    for (const row of rows) {
-      if (isTombstone(decodeState(row.state))) keys.add(row.key);
-      else keys.delete(row.key);
-    }
+    for (const row of rows) if (isTombstone(decodeState(row.state))) keys.add(row.key);
     if (rows.length === TOMBSTONE_PASS_STEP) {
       this.tombstonePass[vnode] = rows.at(-1)!.key;
       return;

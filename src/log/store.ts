@@ -625,12 +625,12 @@ export class LogStore {
     return states;
   }
 
-  /** Every key of the vnode with its stored state bytes, in key order. */
   /** Up to `limit` of the vnode's stored states, in key order, with keys after `afterKey`. */
   statesAfter(vnode: number, afterKey: string, limit: number): { key: string; state: Uint8Array }[] {
     return this.db.query<{ key: string; state: Uint8Array }, [number, string, number]>("SELECT key, state FROM projection WHERE vnode = ? AND key > ? ORDER BY key LIMIT ?").all(vnode, afterKey, limit);
   }
 
+  /** Every key of the vnode with its stored state bytes, in key order. */
   *scan(vnode: number): Generator<{ key: string; state: Uint8Array }> {
     yield* this.db.query<{ key: string; state: Uint8Array }, [number]>("SELECT key, state FROM projection WHERE vnode = ? ORDER BY key").iterate(vnode);
   }
