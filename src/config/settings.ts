@@ -38,6 +38,14 @@ export interface Settings {
   snapshotEvery: number;
   /** A vnode is compacted sooner, once its log tail exceeds this many times its key count. */
   snapshotTailRatio: number;
+  /**
+   * Changed states a vnode keeps in memory before they are written to the stored projection in
+   * one sorted transaction (the log, written at every commit, is what makes a write durable).
+   * 0 writes the projection in every commit.
+   */
+  projectionFlushKeys: number;
+  /** Longest a changed state stays only in memory (and in the log) before its vnode is written. */
+  projectionFlushMs: number;
   /** Whole request must arrive within this (slow-client guard). */
   requestTimeoutMs: number;
   /** Idle keep-alive connections are closed after this. */
@@ -113,6 +121,8 @@ export const DEFAULTS: Settings = {
   groupCommitMaxBatch: 512,
   snapshotEvery: 10_000,
   snapshotTailRatio: 3,
+  projectionFlushKeys: 256,
+  projectionFlushMs: 5_000,
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
   connectionTimeoutMs: 30_000,
@@ -185,6 +195,7 @@ function validate(s: Settings): void {
     "walCheckpointPages",
     "walCheckpointIntervalMs",
     "snapshotEvery",
+    "projectionFlushMs",
     "requestTimeoutMs",
     "keepAliveTimeoutMs",
     "connectionTimeoutMs",
@@ -213,6 +224,7 @@ function validate(s: Settings): void {
   if (!["full", "normal", "off"].includes(s.fsync)) throw new SettingsError(`fsync must be full, normal or off, got ${s.fsync}`);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(s.nodeId)) throw new SettingsError(`nodeId must be 1–64 of [A-Za-z0-9_.-], got ${s.nodeId}`);
   if (s.maxValueBytes > s.maxBodyBytes) throw new SettingsError("maxValueBytes cannot exceed maxBodyBytes");
+  if (!Number.isInteger(s.projectionFlushKeys) || s.projectionFlushKeys < 0) throw new SettingsError(`projectionFlushKeys must be 0 or a positive integer, got ${s.projectionFlushKeys}`);
   if (!(s.snapshotTailRatio > 0)) throw new SettingsError(`snapshotTailRatio must be positive, got ${s.snapshotTailRatio}`);
   if (s.defaultR > s.replicas || s.defaultW > s.replicas) throw new SettingsError("defaultR and defaultW cannot exceed replicas");
   if (clusterMembers(s).length > 1 && s.clusterSecret === "") {

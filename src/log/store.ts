@@ -5,6 +5,12 @@
  * Writes are group-committed: every write queued while the previous transaction ran goes
  * into the next one, and a write's promise resolves only after its transaction commits, so
  * an acknowledged write survives kill -9.
+ *
+ * The log is the only thing a commit must write. The projection is written behind it, as
+ * Cassandra writes memtables: a vnode's changed states stay in memory until enough of them
+ * (or old enough ones) are there, then go to the stored projection in one sorted transaction
+ * per vnode. Keyed randomly, each changed state otherwise dirtied a B-tree page of its own
+ * in every commit, which the write-ahead log and the checkpoint each wrote out again.
  */
 import type { Database } from "bun:sqlite";
 import { SpanStatusCode, type Span } from "@opentelemetry/api";
@@ -48,6 +54,10 @@ export interface StoreOptions {
   snapshotEvery: number;
   /** A vnode is also compacted once its log tail exceeds this many times its key count. */
   snapshotTailRatio: number;
+  /** Changed states a vnode keeps in memory before they are written; 0 writes them in every commit. */
+  projectionFlushKeys: number;
+  /** Longest a changed state waits in memory before its vnode is written. */
+  projectionFlushMs: number;
   now: () => number;
 }
 
@@ -56,6 +66,8 @@ export interface StoreStats {
   eventsAppended: number;
   snapshots: number;
   largestBatch: number;
+  /** Transactions that wrote a vnode's changed states to the stored projection. */
+  projectionWrites: number;
 }
 
 const MIN_TAIL = 16;
@@ -94,6 +106,17 @@ interface Building {
   absent: string[];
 }
 
+/** A vnode's states committed to its log but not yet to the stored projection (null: no state). */
+interface Unwritten {
+  states: Map<string, Uint8Array | null>;
+  /** When the oldest of them was committed. */
+  since: number;
+}
+
+const utf8 = new TextEncoder();
+/** SQLite's order of TEXT keys (their UTF-8 bytes), which JS string order differs from above U+FFFF. */
+const byteOrder = (a: string, b: string) => Buffer.compare(utf8.encode(a), utf8.encode(b));
+
 /** Log entries of a vnode with from < seq <= upto, covered by its snapshot, to delete. */
 interface Compaction {
   vnode: number;
@@ -118,7 +141,17 @@ export class LogStore {
   /** Commits and snapshots wait while the checkpointer rewinds the WAL. */
   private held = false;
   private snapshotScheduled = false;
-  readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0 };
+  /**
+   * Per vnode, what the stored projection lacks. Each such vnode has a row in projection_lag
+   * with the log position the stored projection reflects, written in the commit that made it
+   * lag and deleted in the transaction that catches it up, so a crash loses nothing: start-up
+   * folds the log after that position.
+   */
+  private readonly unwritten = new Map<number, Unwritten>();
+  private readonly writeDue = new Set<number>();
+  private writeScheduled = false;
+  private ageTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0, projectionWrites: 0 };
   /** Told of every committed state change, in commit order (anti-entropy keeps its trees with it). */
   onChange: ((changes: StateChange[]) => void) | undefined;
 
@@ -133,6 +166,8 @@ export class LogStore {
   private readonly deleteRows;
   private readonly rowKeys;
   private readonly rowEntries;
+  private readonly insertLag;
+  private readonly deleteLag;
 
   constructor(
     private readonly db: Database,
@@ -162,13 +197,12 @@ export class LogStore {
       this.snapshotSeq.set(r.vnode, r.seq);
       this.heads.set(r.vnode, r.seq);
     }
-    for (const r of db.query<{ vnode: number; n: number }, []>("SELECT vnode, COUNT(*) AS n FROM projection GROUP BY vnode").all()) {
-      this.keyCounts.set(r.vnode, r.n);
-    }
     // Row ids go in as one JSON array; the directory knows which rows are a vnode's.
     this.deleteRows = db.query("DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))");
     this.rowKeys = db.query<{ key: string }, [string]>("SELECT DISTINCT key FROM events WHERE id IN (SELECT value FROM json_each(?))");
     this.rowEntries = db.query<{ seq: number; body: Uint8Array }, [string]>("SELECT seq, body FROM events WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id");
+    this.insertLag = db.query("INSERT INTO projection_lag (vnode, seq) VALUES (?, ?) ON CONFLICT (vnode) DO NOTHING");
+    this.deleteLag = db.query("DELETE FROM projection_lag WHERE vnode = ?");
     for (const r of db.query<{ id: number; vnode: number; seq: number }, []>("SELECT id, vnode, seq FROM events ORDER BY id").iterate()) {
       this.directory.append(r.vnode, r.seq, r.id);
       this.heads.set(r.vnode, Math.max(r.seq, this.heads.get(r.vnode) ?? 0));
@@ -179,16 +213,49 @@ export class LogStore {
       const covered = this.snapshotSeq.get(vnode) ?? 0;
       if (first <= covered) this.compactions.push({ vnode, from: first - 1, upto: covered });
     }
+    for (const r of db.query<{ vnode: number; seq: number }, []>("SELECT vnode, seq FROM projection_lag").all()) this.catchUp(r.vnode, r.seq);
+    for (const r of db.query<{ vnode: number; n: number }, []>("SELECT vnode, COUNT(*) AS n FROM projection GROUP BY vnode").all()) {
+      this.keyCounts.set(r.vnode, r.n);
+    }
     this.scheduleSnapshotNext();
   }
 
-  read(vnode: number, key: string): KeyState {
-    const row = this.selectState.get(vnode, key);
-    return row ? decodeState(row.state) : EMPTY_STATE;
+  /** Folds the log after `seq` into the vnode's stored projection: what a crash left unwritten. */
+  private catchUp(vnode: number, seq: number): void {
+    const stored = (key: string) => {
+      const row = this.selectState.get(vnode, key);
+      return row ? decodeState(row.state) : EMPTY_STATE;
+    };
+    const states = this.foldLog(vnode, seq, stored);
+    this.db.transaction(() => {
+      for (const [key, state] of states) {
+        if (state === EMPTY_STATE) this.deleteState.run(vnode, key);
+        else this.upsertState.run(vnode, key, encodeState(state));
+      }
+      this.deleteLag.run(vnode);
+    }).immediate();
   }
 
-  /** The key's stored state bytes (canonical), or null when the key has none. */
+  /** The states of the keys the vnode's log touches after `from`, folded onto `base` (EMPTY_STATE: none). */
+  private foldLog(vnode: number, from: number, base: (key: string) => KeyState): Map<string, KeyState> {
+    const states = new Map<string, KeyState>();
+    for (const r of this.rowEntries.iterate(JSON.stringify(this.directory.rows(vnode, from, Infinity)))) {
+      const e = decodeEntry(r.body);
+      const key = entryKey(e);
+      states.set(key, applyEntry(states.get(key) ?? base(key), e));
+    }
+    return states;
+  }
+
+  read(vnode: number, key: string): KeyState {
+    const bytes = this.readBytes(vnode, key);
+    return bytes ? decodeState(bytes) : EMPTY_STATE;
+  }
+
+  /** The key's state bytes (canonical), or null when the key has none. */
   readBytes(vnode: number, key: string): Uint8Array | null {
+    const unwritten = this.unwritten.get(vnode)?.states.get(key);
+    if (unwritten !== undefined) return unwritten;
     return this.selectState.get(vnode, key)?.state ?? null;
   }
 
@@ -231,6 +298,7 @@ export class LogStore {
     this.held = false;
     this.scheduleFlush();
     this.scheduleSnapshotNext();
+    this.scheduleWriteNext();
   }
 
   /** Everything queued until the next turn of the event loop goes into one transaction. */
@@ -251,6 +319,7 @@ export class LogStore {
     const touched = new Map<string, { vnode: number; key: string; state: KeyState; before: Uint8Array | null }>();
     const headsBefore = new Map(this.heads);
     const changes: StateChange[] = [];
+    const behind = new Map<number, Map<string, Uint8Array | null>>();
     const appended: { vnode: number; seq: number; id: number }[] = [];
     let appendedBytes = 0;
     try {
@@ -284,16 +353,22 @@ export class LogStore {
         for (const t of touched.values()) {
           const b = this.building;
           if (b?.vnode === t.vnode) this.beforeChange(b, t.key, t.before);
-          if (t.state === EMPTY_STATE) {
-            this.deleteState.run(t.vnode, t.key);
-            changes.push({ vnode: t.vnode, key: t.key, before: t.before, after: null, tombstone: false });
-            if (t.before !== null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 1) - 1);
-            continue;
+          const after = t.state === EMPTY_STATE ? null : encodeState(t.state);
+          if (this.opts.projectionFlushKeys === 0) {
+            if (after === null) this.deleteState.run(t.vnode, t.key);
+            else this.upsertState.run(t.vnode, t.key, after);
+          } else {
+            let states = behind.get(t.vnode);
+            if (!states) {
+              states = new Map();
+              behind.set(t.vnode, states);
+              if (!this.unwritten.has(t.vnode)) this.insertLag.run(t.vnode, headsBefore.get(t.vnode) ?? 0);
+            }
+            states.set(t.key, after);
           }
-          const after = encodeState(t.state);
-          this.upsertState.run(t.vnode, t.key, after);
-          changes.push({ vnode: t.vnode, key: t.key, before: t.before, after, tombstone: isTombstone(t.state) });
-          if (t.before === null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 0) + 1);
+          changes.push({ vnode: t.vnode, key: t.key, before: t.before, after, tombstone: after !== null && isTombstone(t.state) });
+          if (after === null && t.before !== null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 1) - 1);
+          if (after !== null && t.before === null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 0) + 1);
         }
         // IMMEDIATE takes the write lock up front, where SQLite waits on the checkpointer's
         // RESTART; a deferred transaction upgrading from its first read would fail at once.
@@ -313,6 +388,7 @@ export class LogStore {
     }
 
     for (const a of appended) this.directory.append(a.vnode, a.seq, a.id);
+    this.keepUnwritten(behind);
     this.stats.commits++;
     this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
     batch.forEach((p, i) => {
@@ -335,6 +411,67 @@ export class LogStore {
     });
     this.onChange?.(changes);
     this.scheduleSnapshots(touched.values());
+  }
+
+  private keepUnwritten(behind: Map<number, Map<string, Uint8Array | null>>): void {
+    if (behind.size === 0) return;
+    const now = this.opts.now();
+    for (const [vnode, states] of behind) {
+      let u = this.unwritten.get(vnode);
+      if (!u) {
+        u = { states: new Map(), since: now };
+        this.unwritten.set(vnode, u);
+      }
+      for (const [key, state] of states) u.states.set(key, state);
+      if (u.states.size >= this.opts.projectionFlushKeys) this.writeDue.add(vnode);
+    }
+    this.scheduleWriteNext();
+    this.watchAges();
+  }
+
+  /** Marks vnodes whose oldest unwritten state is projectionFlushMs old as due, while any are unwritten. */
+  private watchAges(): void {
+    if (this.ageTimer !== undefined || this.closed || this.unwritten.size === 0) return;
+    this.ageTimer = setTimeout(() => {
+      this.ageTimer = undefined;
+      const now = this.opts.now();
+      for (const [vnode, u] of this.unwritten) if (now - u.since >= this.opts.projectionFlushMs) this.writeDue.add(vnode);
+      this.scheduleWriteNext();
+      this.watchAges();
+    }, Math.max(1, Math.ceil(this.opts.projectionFlushMs / 4)));
+    // Unwritten states are safe in the log; they alone should not keep the process alive.
+    this.ageTimer.unref();
+  }
+
+  /** One vnode written per turn of the event loop, so commits run between them. */
+  private scheduleWriteNext(): void {
+    if (this.writeScheduled || this.held || this.closed || this.writeDue.size === 0) return;
+    this.writeScheduled = true;
+    setImmediate(() => {
+      this.writeScheduled = false;
+      if (this.closed || this.held) return;
+      const [vnode] = this.writeDue;
+      if (vnode !== undefined) this.writeProjection(vnode);
+      this.scheduleWriteNext();
+    });
+  }
+
+  /** Writes the vnode's unwritten states to the stored projection, in key order, and clears its lag. */
+  private writeProjection(vnode: number): void {
+    this.writeDue.delete(vnode);
+    const u = this.unwritten.get(vnode);
+    if (!u) return;
+    const keys = [...u.states.keys()].sort();
+    this.db.transaction(() => {
+      for (const key of keys) {
+        const state = u.states.get(key)!;
+        if (state === null) this.deleteState.run(vnode, key);
+        else this.upsertState.run(vnode, key, state);
+      }
+      this.deleteLag.run(vnode);
+    }).immediate();
+    this.unwritten.delete(vnode);
+    this.stats.projectionWrites++;
   }
 
   /**
@@ -420,6 +557,10 @@ export class LogStore {
    * tail, not to the vnode's size.
    */
   private beginSnapshot(vnode: number): Building {
+    // Keys no commit changes until they are copied are copied from the stored projection, so
+    // it must hold the states at the snapshot's position; a changed key is kept by its commit.
+    // The lag of later commits then starts at or after that position, where compaction stops.
+    this.writeProjection(vnode);
     const seq = this.head(vnode);
     const rows = this.directory.rows(vnode, this.snapshotSeq.get(vnode) ?? 0, seq);
     return { vnode, seq, rows, listed: 0, kept: new Set(), pending: new Set(), order: [], copied: 0, absent: [] };
@@ -588,8 +729,8 @@ export class LogStore {
     return this.db.query<{ n: number }, [number]>("SELECT COUNT(*) AS n FROM snapshot_states WHERE vnode = ?").get(vnode)?.n ?? 0;
   }
 
-  /** Sizes for metrics: files, log entries awaiting compaction, snapshot and projection keys. */
-  sizes(): { fileBytes: number; walBytes: number; logEntries: number; snapshotKeys: number; keys: number } {
+  /** Sizes for metrics: files, log entries awaiting compaction, snapshot and projection keys, states not yet written to the projection. */
+  sizes(): { fileBytes: number; walBytes: number; logEntries: number; snapshotKeys: number; keys: number; unwrittenStates: number } {
     const count = (table: string) => this.db.query<{ n: number }, []>(`SELECT COUNT(*) AS n FROM ${table}`).get()!.n;
     const pages = this.db.query<{ page_count: number }, []>("PRAGMA page_count").get()!.page_count;
     const pageSize = this.db.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
@@ -600,6 +741,7 @@ export class LogStore {
       logEntries: this.directory.total(),
       snapshotKeys: count("snapshot_states"),
       keys: [...this.keyCounts.values()].reduce((a, b) => a + b, 0),
+      unwrittenStates: [...this.unwritten.values()].reduce((n, u) => n + u.states.size, 0),
     };
   }
 
@@ -614,33 +756,61 @@ export class LogStore {
     for (const r of this.db.query<{ key: string; state: Uint8Array }, [number]>("SELECT key, state FROM snapshot_states WHERE vnode = ?").iterate(vnode)) {
       states.set(r.key, decodeState(r.state));
     }
-    const from = this.snapshotSeq.get(vnode) ?? 0;
-    for (const r of this.rowEntries.iterate(JSON.stringify(this.directory.rows(vnode, from, Infinity)))) {
-      const e = decodeEntry(r.body);
-      const key = entryKey(e);
-      const next = applyEntry(states.get(key) ?? EMPTY_STATE, e);
-      if (next === EMPTY_STATE) states.delete(key);
-      else states.set(key, next);
+    for (const [key, state] of this.foldLog(vnode, this.snapshotSeq.get(vnode) ?? 0, (k) => states.get(k) ?? EMPTY_STATE)) {
+      if (state === EMPTY_STATE) states.delete(key);
+      else states.set(key, state);
     }
     return states;
   }
 
-  /** Up to `limit` of the vnode's stored states, in key order, with keys after `afterKey`. */
+  /**
+   * The vnode's stored rows (given in key order) with its unwritten states laid over them,
+   * still in key order.
+   */
+  private *withUnwritten(vnode: number, rows: Iterable<{ key: string; state: Uint8Array }>, afterKey = ""): Generator<{ key: string; state: Uint8Array }> {
+    const u = this.unwritten.get(vnode);
+    if (!u) return yield* rows;
+    const pending = [...u.states].filter(([key]) => byteOrder(key, afterKey) > 0).sort(([a], [b]) => byteOrder(a, b));
+    const overridden = new Set(pending.map(([key]) => key));
+    let i = 0;
+    for (const row of rows) {
+      for (; i < pending.length && byteOrder(pending[i]![0], row.key) < 0; i++) {
+        const [key, state] = pending[i]!;
+        if (state !== null) yield { key, state };
+      }
+      if (!overridden.has(row.key)) yield row;
+    }
+    for (; i < pending.length; i++) {
+      const [key, state] = pending[i]!;
+      if (state !== null) yield { key, state };
+    }
+  }
+
+  /** Up to `limit` of the vnode's states, in key order, with keys after `afterKey`. */
   statesAfter(vnode: number, afterKey: string, limit: number): { key: string; state: Uint8Array }[] {
-    return this.db.query<{ key: string; state: Uint8Array }, [number, string, number]>("SELECT key, state FROM projection WHERE vnode = ? AND key > ? ORDER BY key LIMIT ?").all(vnode, afterKey, limit);
+    // Unwritten states may hide stored rows: with that many more rows read, the first `limit`
+    // of the merged order all come before the last row read, so none is skipped.
+    const extra = this.unwritten.get(vnode)?.states.size ?? 0;
+    const rows = this.db
+      .query<{ key: string; state: Uint8Array }, [number, string, number]>("SELECT key, state FROM projection WHERE vnode = ? AND key > ? ORDER BY key LIMIT ?")
+      .all(vnode, afterKey, limit + extra);
+    const out: { key: string; state: Uint8Array }[] = [];
+    for (const row of this.withUnwritten(vnode, rows, afterKey)) {
+      if (out.length === limit) break;
+      out.push(row);
+    }
+    return out;
   }
 
-  /** Every key of the vnode with its stored state bytes, in key order. */
+  /** Every key of the vnode with its state bytes, in key order. */
   *scan(vnode: number): Generator<{ key: string; state: Uint8Array }> {
-    yield* this.db.query<{ key: string; state: Uint8Array }, [number]>("SELECT key, state FROM projection WHERE vnode = ? ORDER BY key").iterate(vnode);
+    yield* this.withUnwritten(vnode, this.db.query<{ key: string; state: Uint8Array }, [number]>("SELECT key, state FROM projection WHERE vnode = ? ORDER BY key").iterate(vnode));
   }
 
-  /** The vnode's live projection, as stored. */
+  /** The vnode's live projection. */
   projection(vnode: number): Map<string, KeyState> {
     const states = new Map<string, KeyState>();
-    for (const r of this.db.query<{ key: string; state: Uint8Array }, [number]>("SELECT key, state FROM projection WHERE vnode = ?").iterate(vnode)) {
-      states.set(r.key, decodeState(r.state));
-    }
+    for (const r of this.scan(vnode)) states.set(r.key, decodeState(r.state));
     return states;
   }
 
@@ -650,13 +820,15 @@ export class LogStore {
 
   /** Resolves once queued writes have committed and due snapshots have been taken. */
   async settled(): Promise<void> {
-    while (this.queue.length > 0 || this.flushScheduled || this.hasSnapshotWork()) await new Promise((r) => setImmediate(r));
+    while (this.queue.length > 0 || this.flushScheduled || this.hasSnapshotWork() || this.writeDue.size > 0) await new Promise((r) => setImmediate(r));
   }
 
-  /** Waits for queued writes to commit, then closes. */
+  /** Waits for queued writes to commit, writes the unwritten projection (so the next start has no log to fold), then closes. */
   async close(): Promise<void> {
     while (this.queue.length > 0 || this.flushScheduled) await new Promise((r) => setImmediate(r));
+    for (const vnode of [...this.unwritten.keys()]) this.writeProjection(vnode);
     this.closed = true;
+    clearTimeout(this.ageTimer);
     this.db.close();
   }
 }

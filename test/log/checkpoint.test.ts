@@ -6,6 +6,7 @@ import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { emptyContext } from "../../src/clock/context.ts";
 import { EMPTY_STATE, applyEvent } from "../../src/clock/fold.ts";
+import { DEFAULTS } from "../../src/config/settings.ts";
 import { Checkpointer } from "../../src/log/checkpointer.ts";
 import { databasePath, openDatabase } from "../../src/log/database.ts";
 import { LogStore } from "../../src/log/store.ts";
@@ -20,7 +21,7 @@ function freshStore() {
   const dir = tempDir("ringlog-checkpoint-");
   dirs.push(dir);
   const db = openDatabase(dir, { fsync: "normal", walCheckpointPages: 64, mmapBytes: 0 });
-  const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: 10_000, snapshotTailRatio: 1_000, now: Date.now });
+  const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: 10_000, snapshotTailRatio: 1_000, projectionFlushKeys: DEFAULTS.projectionFlushKeys, projectionFlushMs: DEFAULTS.projectionFlushMs, now: Date.now });
   return { dir, store };
 }
 

@@ -1,5 +1,6 @@
 /** Storage on real SQLite files: migrations, identity, group commit, snapshots and rebuild. */
 import { afterAll, describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { Database } from "bun:sqlite";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
@@ -27,10 +28,12 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function openNode(dir: string, snapshotEvery = 10_000, groupCommitMaxBatch = 512) {
+const WRITE_BEHIND = { projectionFlushKeys: DEFAULTS.projectionFlushKeys, projectionFlushMs: DEFAULTS.projectionFlushMs };
+
+function openNode(dir: string, snapshotEvery = 10_000, groupCommitMaxBatch = 512, projection = WRITE_BEHIND) {
   const db = openDatabase(dir, TUNING);
   const identity = loadIdentity(db, "n1", 64, Math.random);
-  const store = new LogStore(db, { groupCommitMaxBatch, snapshotEvery, snapshotTailRatio: 1_000, now: Date.now });
+  const store = new LogStore(db, { groupCommitMaxBatch, snapshotEvery, snapshotTailRatio: 1_000, ...projection, now: Date.now });
   const coordinator = new Coordinator({
     store,
     hints: new HintStore(db, Date.now),
@@ -312,5 +315,141 @@ describe("snapshots and rebuild", () => {
     expect(store.projection(vnode).has(last)).toBe(false);
     expect(store.rebuild(vnode).has(last)).toBe(false);
     await store.close();
+  });
+});
+
+describe("the projection written behind the log", () => {
+  const storedRows = (db: Database) => db.query("SELECT vnode, key, state FROM projection ORDER BY vnode, key").all() as { vnode: number; key: string; state: Uint8Array }[];
+  const lagRows = (db: Database) => db.query("SELECT vnode, seq FROM projection_lag ORDER BY vnode").all() as { vnode: number; seq: number }[];
+
+  test("changed states wait in memory, readable, until a vnode has projectionFlushKeys of them or they are projectionFlushMs old", async () => {
+    const { db, store, coordinator } = openNode(fresh(), 10_000, 512, { projectionFlushKeys: 3, projectionFlushMs: 300 });
+    const inVnode = (v: number, n: number) => Array.from({ length: 100_000 }, (_, i) => `k${i}`).filter((k) => vnodeOf(k, 64) === v).slice(0, n);
+    const [a, b, c] = inVnode(9, 3);
+    await coordinator.write({ key: a!, value: bytes("a"), contentType: "", context: null });
+    await coordinator.write({ key: b!, value: bytes("b"), contentType: "", context: null });
+    await store.settled();
+    // Committed to the log, not yet to the stored projection, which lags from log position 0.
+    expect(storedRows(db)).toEqual([]);
+    expect(lagRows(db)).toEqual([{ vnode: 9, seq: 0 }]);
+    expect(store.sizes().unwrittenStates).toBe(2);
+    expect(new TextDecoder().decode((await coordinator.get(a!)).siblings[0]!.value!)).toBe("a");
+    expect([...store.scan(9)].map((r) => r.key).sort()).toEqual([a!, b!].sort());
+
+    await coordinator.write({ key: c!, value: bytes("c"), contentType: "", context: null });
+    await store.settled();
+    expect(storedRows(db).map((r) => r.key).sort()).toEqual([a!, b!, c!].sort());
+    expect(lagRows(db)).toEqual([]);
+    expect(store.stats.projectionWrites).toBe(1);
+
+    const [d] = inVnode(17, 1);
+    await coordinator.write({ key: d!, value: bytes("d"), contentType: "", context: null });
+    expect(storedRows(db).some((r) => r.key === d)).toBe(false);
+    const started = Date.now();
+    while (!storedRows(db).some((r) => r.key === d)) {
+      expect(Date.now() - started).toBeLessThan(2_000);
+      await Bun.sleep(20);
+    }
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(store.sizes().unwrittenStates).toBe(0);
+    await store.close();
+  });
+
+  test("statesAfter pages through stored and unwritten states alike, in SQLite's key order, none skipped or repeated", async () => {
+    const dir = fresh();
+    const never = { projectionFlushKeys: 1_000_000, projectionFlushMs: 600_000 };
+    const { store, coordinator } = openNode(dir, 10_000, 512, never);
+    // Keys in one vnode, some outside the BMP (JS and SQLite order those differently).
+    const all = Array.from({ length: 200_000 }, (_, i) => (i % 7 === 0 ? `\u{1F600}${i}` : i % 7 === 1 ? `\uFF10${i}` : `k${i}`)).filter((k) => vnodeOf(k, 64) === 3);
+    const first = all.slice(0, 300);
+    await Promise.all(first.map((key) => coordinator.write({ key, value: bytes("old"), contentType: "", context: null })));
+    await store.close();
+    // Closing wrote them: these are stored rows now.
+    const node = openNode(dir, 10_000, 512, never);
+    const deleted = first.filter((_, i) => i % 5 === 0);
+    await Promise.all([
+      ...all.slice(300, 400).map((key) => node.coordinator.write({ key, value: bytes("new"), contentType: "", context: null })),
+      ...first.filter((_, i) => i % 5 === 1).map((key) => node.coordinator.write({ key, value: bytes("newer"), contentType: "", context: null })),
+      ...deleted.map(async (key) => node.store.applyEntries(3, [{ kind: "collect", key, digest: stateDigest(encodeState(node.store.read(3, key))) }])),
+    ]);
+    expect(node.store.sizes().unwrittenStates).toBe(100 + 60 + 60);
+    const expected = all.slice(0, 400).filter((k) => !deleted.includes(k)).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    const paged: string[] = [];
+    for (let after = ""; ; ) {
+      const page = node.store.statesAfter(3, after, 37);
+      paged.push(...page.map((r) => r.key));
+      if (page.length < 37) break;
+      after = page.at(-1)!.key;
+    }
+    expect(paged).toEqual(expected);
+    expect([...node.store.scan(3)].map((r) => r.key)).toEqual(expected);
+    await node.store.close();
+  });
+
+  test("property: after a crash at any point, start-up folds the log into the stored projection and it equals what was acknowledged", async () => {
+    // Ten keys in two vnodes, so their logs grow past snapshotEvery and snapshots run in between.
+    const candidates = Array.from({ length: 10_000 }, (_, i) => `key-${i}`);
+    const KEYS = [1, 2].flatMap((v) => candidates.filter((k) => vnodeOf(k, 64) === v).slice(0, 5));
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("put" as const), key: fc.nat({ max: KEYS.length - 1 }), withContext: fc.boolean() }),
+      fc.record({ kind: fc.constant("burst" as const), keys: fc.array(fc.nat({ max: KEYS.length - 1 }), { minLength: 2, maxLength: 8 }) }),
+      fc.record({ kind: fc.constant("delete" as const), key: fc.nat({ max: KEYS.length - 1 }) }),
+      fc.record({ kind: fc.constant("collect" as const), key: fc.nat({ max: KEYS.length - 1 }) }),
+      fc.record({ kind: fc.constant("turns" as const), n: fc.integer({ min: 1, max: 4 }) }),
+      fc.record({ kind: fc.constant("settle" as const) }),
+      fc.record({ kind: fc.constant("crash" as const) }),
+    );
+    let runs = 0;
+    let snapshots = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 40 }), fc.integer({ min: 1, max: 4 }), async (ops, flushKeys) => {
+        runs++;
+        const dir = fresh();
+        const open = () => openNode(dir, 3, 512, { projectionFlushKeys: flushKeys, projectionFlushMs: 600_000 });
+        let node = open();
+        let value = 0;
+        const vnodes = [...new Set(KEYS.map((k) => vnodeOf(k, 64)))];
+        // What every acknowledged write left: the live projection, read before the crash.
+        const crash = () => {
+          const acked = new Map(vnodes.map((v) => [v, node.store.projection(v)]));
+          snapshots += node.store.stats.snapshots;
+          node.store.holdCommits();
+          node.db.close();
+          node = open();
+          expect(lagRows(node.db)).toEqual([]);
+          expect(node.store.sizes().unwrittenStates).toBe(0);
+          for (const v of vnodes) {
+            const stored = new Map(storedRows(node.db).filter((r) => r.vnode === v).map((r) => [r.key, r.state]));
+            const rebuilt = node.store.rebuild(v);
+            const want = acked.get(v)!;
+            expect([...stored.keys()].sort()).toEqual([...want.keys()].sort());
+            expect([...rebuilt.keys()].sort()).toEqual([...want.keys()].sort());
+            for (const [key, state] of want) {
+              expect(Buffer.from(stored.get(key)!).equals(Buffer.from(encodeState(state)))).toBe(true);
+              expect(statesEqual(rebuilt.get(key)!, state)).toBe(true);
+            }
+          }
+        };
+        const put = (key: string, context: Awaited<ReturnType<typeof node.coordinator.get>>["ctx"] | null) =>
+          node.coordinator.write({ key, value: bytes(`v${value++}`), contentType: "", context });
+        for (const o of ops) {
+          if (o.kind === "put") await put(KEYS[o.key]!, o.withContext ? (await node.coordinator.get(KEYS[o.key]!)).ctx : null);
+          else if (o.kind === "burst") await Promise.all(o.keys.map((k) => put(KEYS[k]!, null)));
+          else if (o.kind === "delete") await node.coordinator.write({ key: KEYS[o.key]!, value: null, contentType: "", context: null });
+          else if (o.kind === "collect") {
+            const key = KEYS[o.key]!;
+            const vnode = vnodeOf(key, 64);
+            await node.store.applyEntries(vnode, [{ kind: "collect", key, digest: stateDigest(encodeState(node.store.read(vnode, key))) }]);
+          } else if (o.kind === "turns") for (let i = 0; i < o.n; i++) await new Promise((r) => setImmediate(r));
+          else if (o.kind === "settle") await node.store.settled();
+          else crash();
+        }
+        crash();
+        await node.store.close();
+      }),
+      { numRuns: 40, seed: 20261201 },
+    );
+    expect(runs).toBe(40);
+    expect(snapshots).toBeGreaterThan(20);
   });
 });
