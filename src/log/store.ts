@@ -78,10 +78,13 @@ const COMPACT_ENTRIES_PER_STEP = 256;
 /** Log rows whose keys one step lists (a vnode's rows are spread over the table: a page each). */
 const SNAPSHOT_ROWS_PER_STEP = 1024;
 /**
- * Vnodes under a uniform load reach their tail limits together; each vnode's limit is
- * stretched by up to this fraction so their snapshots spread out instead of queueing up.
+ * Vnodes under a uniform load reach their limits (log tail, unwritten states) together; each
+ * vnode's limits are stretched by up to this fraction so their snapshots and projection writes
+ * spread out instead of queueing up.
  */
-const TAIL_LIMIT_SPREAD = 0.5;
+const LIMIT_SPREAD = 0.5;
+/** The fixed factor, in [1, 1 + LIMIT_SPREAD), a vnode's limits are stretched by. */
+const stretch = (vnode: number) => 1 + LIMIT_SPREAD * ((vnode * 0.6180339887) % 1);
 
 /**
  * A snapshot being brought forward to `seq` a step at a time, between commits: first the log
@@ -423,7 +426,7 @@ export class LogStore {
         this.unwritten.set(vnode, u);
       }
       for (const [key, state] of states) u.states.set(key, state);
-      if (u.states.size >= this.opts.projectionFlushKeys) this.writeDue.add(vnode);
+      if (u.states.size >= Math.ceil(this.opts.projectionFlushKeys * stretch(vnode))) this.writeDue.add(vnode);
     }
     this.scheduleWriteNext();
     this.watchAges();
@@ -478,12 +481,11 @@ export class LogStore {
    * How long a vnode's log may grow past its snapshot: proportional to its keys, so an
    * overwrite-heavy vnode stays small, capped by snapshotEvery, and never below a floor
    * under which a snapshot would cost more than the log it saves. Spread per vnode (see
-   * TAIL_LIMIT_SPREAD).
+   * LIMIT_SPREAD).
    */
   private tailLimit(vnode: number): number {
     const proportional = Math.max(MIN_TAIL, Math.ceil(this.opts.snapshotTailRatio * (this.keyCounts.get(vnode) ?? 0)));
-    const spread = 1 + TAIL_LIMIT_SPREAD * ((vnode * 0.6180339887) % 1);
-    return Math.ceil(Math.min(this.opts.snapshotEvery, proportional) * spread);
+    return Math.ceil(Math.min(this.opts.snapshotEvery, proportional) * stretch(vnode));
   }
 
   private scheduleSnapshots(touched: Iterable<{ vnode: number }>): void {
