@@ -231,7 +231,7 @@ export async function startNode(settings: Settings, given: NodeDeps = { now: Dat
   handoff.start();
   ready = true;
   logger.info(
-    { url: self.url, actor: identity.actor, partitions: identity.partitions, ringEpoch: ring.epoch, fsync: settings.fsync, merkleRebuildMs: antiEntropy.stats.lastRebuildMs },
+    { url: self.url, actor: identity.actor, projectionCaughtUp: { vnodes: store.stats.catchUpVnodes, logEntries: store.stats.catchUpEntries }, partitions: identity.partitions, ringEpoch: ring.epoch, fsync: settings.fsync, merkleRebuildMs: antiEntropy.stats.lastRebuildMs },
     "node started",
   );
 

@@ -68,6 +68,9 @@ export interface StoreStats {
   largestBatch: number;
   /** Transactions that wrote a vnode's changed states to the stored projection. */
   projectionWrites: number;
+  /** At start-up: vnodes whose stored projection lagged (a crash), and the log entries folded to catch them up. */
+  catchUpVnodes: number;
+  catchUpEntries: number;
 }
 
 const MIN_TAIL = 16;
@@ -154,7 +157,7 @@ export class LogStore {
   private readonly writeDue = new Set<number>();
   private writeScheduled = false;
   private ageTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0, projectionWrites: 0 };
+  readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0, projectionWrites: 0, catchUpVnodes: 0, catchUpEntries: 0 };
   /** Told of every committed state change, in commit order (anti-entropy keeps its trees with it). */
   onChange: ((changes: StateChange[]) => void) | undefined;
 
@@ -237,6 +240,8 @@ export class LogStore {
       }
       this.deleteLag.run(vnode);
     }).immediate();
+    this.stats.catchUpVnodes++;
+    this.stats.catchUpEntries += this.head(vnode) - seq;
   }
 
   /** The states of the keys the vnode's log touches after `from`, folded onto `base` (EMPTY_STATE: none). */
