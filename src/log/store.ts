@@ -68,6 +68,8 @@ export interface StoreStats {
   largestBatch: number;
   /** Transactions that wrote a vnode's changed states to the stored projection. */
   projectionWrites: number;
+  /** Projection writes that failed (and were retried later). */
+  projectionWriteFailures: number;
   /** At start-up: vnodes whose stored projection lagged (a crash), and the log entries folded to catch them up. */
   catchUpVnodes: number;
   catchUpEntries: number;
@@ -86,6 +88,8 @@ const SNAPSHOT_ROWS_PER_STEP = 1024;
  * spread out instead of queueing up.
  */
 const LIMIT_SPREAD = 0.5;
+/** A vnode whose projection write failed is tried again this much later. */
+const PROJECTION_RETRY_MS = 1_000;
 /** The fixed factor, in [1, 1 + LIMIT_SPREAD), a vnode's limits are stretched by. */
 const stretch = (vnode: number) => 1 + LIMIT_SPREAD * ((vnode * 0.6180339887) % 1);
 
@@ -157,7 +161,7 @@ export class LogStore {
   private readonly writeDue = new Set<number>();
   private writeScheduled = false;
   private ageTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0, projectionWrites: 0, catchUpVnodes: 0, catchUpEntries: 0 };
+  readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0, projectionWrites: 0, projectionWriteFailures: 0, catchUpVnodes: 0, catchUpEntries: 0 };
   /** Told of every committed state change, in commit order (anti-entropy keeps its trees with it). */
   onChange: ((changes: StateChange[]) => void) | undefined;
 
@@ -459,7 +463,19 @@ export class LogStore {
       this.writeScheduled = false;
       if (this.closed || this.held) return;
       const [vnode] = this.writeDue;
-      if (vnode !== undefined) this.writeProjection(vnode);
+      if (vnode !== undefined) {
+        try {
+          this.writeProjection(vnode);
+        } catch {
+          // The database is busy or full: the states stay in memory and the lag row in place,
+          // so nothing is lost, only written later.
+          this.stats.projectionWriteFailures++;
+          setTimeout(() => {
+            this.writeDue.add(vnode);
+            this.scheduleWriteNext();
+          }, PROJECTION_RETRY_MS).unref();
+        }
+      }
       this.scheduleWriteNext();
     });
   }

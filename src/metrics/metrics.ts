@@ -14,7 +14,7 @@ export interface MetricSources {
   hints: () => { queued: number; delivered: number; failedDeliveries: number };
   antiEntropy: () => { exchanges: number; keysRepaired: number; bytesSent: number; tombstonesCollected: number };
   handoff: () => { transfersCompleted: number; keysSent: number; bytesSent: number; running: number };
-  storage: () => { fileBytes: number; walBytes: number; logEntries: number; snapshotKeys: number; keys: number; commits: number; snapshots: number; snapshotBacklog: number; unwrittenStates: number; projectionWrites: number };
+  storage: () => { fileBytes: number; walBytes: number; logEntries: number; snapshotKeys: number; keys: number; commits: number; snapshots: number; snapshotBacklog: number; unwrittenStates: number; projectionWrites: number; projectionWriteFailures: number };
   ring: () => { epoch: number; owned: number; replicated: number; membersUp: number; membersDown: number };
 }
 
@@ -96,6 +96,7 @@ export class Metrics {
     gauge("ringlog_keys", "Keys in the projection (live, siblings or tombstones)", () => sources.storage().keys);
     gauge("ringlog_projection_unwritten_states", "Key states committed to the log but not yet written to the stored projection", () => sources.storage().unwrittenStates);
     counter("ringlog_projection_writes_total", "Transactions that wrote a vnode's changed states to the stored projection", () => sources.storage().projectionWrites);
+    counter("ringlog_projection_write_failures_total", "Projection writes that failed and were retried (the states wait in memory, safe in the log)", () => sources.storage().projectionWriteFailures);
     gauge("ringlog_ring_epoch", "Ring epoch this node holds", () => sources.ring().epoch);
     gauge("ringlog_vnodes_owned", "Vnodes this node owns", () => sources.ring().owned);
     gauge("ringlog_vnodes_replicated", "Vnodes this node is a primary for", () => sources.ring().replicated);

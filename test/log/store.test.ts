@@ -357,6 +357,26 @@ describe("the projection written behind the log", () => {
     await store.close();
   });
 
+  test("a projection write that fails (the database locked) keeps the states in memory, readable, and succeeds on a later try", async () => {
+    const dir = fresh();
+    const { db, store, coordinator } = openNode(dir, 10_000, 512, { projectionFlushKeys: 1_000_000, projectionFlushMs: 100 });
+    await coordinator.write({ key: "locked", value: bytes("v"), contentType: "", context: null });
+    const other = new Database(join(dir, "ringlog.db"));
+    other.exec("PRAGMA busy_timeout = 0");
+    other.exec("BEGIN IMMEDIATE");
+    // The write is due within 100 ms and then waits out the busy timeout (5 s) before failing.
+    while (store.stats.projectionWriteFailures === 0) await Bun.sleep(50);
+    expect(storedRows(db)).toEqual([]);
+    expect(store.sizes().unwrittenStates).toBe(1);
+    expect(new TextDecoder().decode((await coordinator.get("locked")).siblings[0]!.value!)).toBe("v");
+    other.exec("COMMIT");
+    other.close();
+    while (storedRows(db).length === 0) await Bun.sleep(50);
+    expect(storedRows(db).map((r) => r.key)).toEqual(["locked"]);
+    expect(lagRows(db)).toEqual([]);
+    await store.close();
+  }, 30_000);
+
   test("statesAfter pages through stored and unwritten states alike, in SQLite's key order, none skipped or repeated", async () => {
     const dir = fresh();
     const never = { projectionFlushKeys: 1_000_000, projectionFlushMs: 600_000 };
