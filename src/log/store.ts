@@ -425,6 +425,7 @@ export class LogStore {
     this.scheduleSnapshots(touched.values());
   }
 
+  /** Adds what a commit left unwritten to its vnodes' states in memory; a vnode with enough of them is due. */
   private keepUnwritten(behind: Map<number, Map<string, Uint8Array | null>>): void {
     if (behind.size === 0) return;
     const now = this.opts.now();
