@@ -232,11 +232,8 @@ export class LogStore {
 
   /** Folds the log after `seq` into the vnode's stored projection: what a crash left unwritten. */
   private catchUp(vnode: number, seq: number): void {
-    const stored = (key: string) => {
-      const row = this.selectState.get(vnode, key);
-      return row ? decodeState(row.state) : EMPTY_STATE;
-    };
-    const states = this.foldLog(vnode, seq, stored);
+    // Nothing is unwritten yet at start-up, so a read is of the stored projection.
+    const states = this.foldLog(vnode, seq, (key) => this.read(vnode, key));
     this.db.transaction(() => {
       for (const [key, state] of states) {
         if (state === EMPTY_STATE) this.deleteState.run(vnode, key);
@@ -331,7 +328,8 @@ export class LogStore {
     const touched = new Map<string, { vnode: number; key: string; state: KeyState; before: Uint8Array | null }>();
     const headsBefore = new Map(this.heads);
     const changes: StateChange[] = [];
-    const behind = new Map<number, Map<string, Uint8Array | null>>();
+    /** Vnodes this commit made lag (their lag row is written in it). */
+    const lagging = new Set<number>();
     const appended: { vnode: number; seq: number; id: number }[] = [];
     let appendedBytes = 0;
     try {
@@ -369,14 +367,9 @@ export class LogStore {
           if (this.opts.projectionFlushKeys === 0) {
             if (after === null) this.deleteState.run(t.vnode, t.key);
             else this.upsertState.run(t.vnode, t.key, after);
-          } else {
-            let states = behind.get(t.vnode);
-            if (!states) {
-              states = new Map();
-              behind.set(t.vnode, states);
-              if (!this.unwritten.has(t.vnode)) this.insertLag.run(t.vnode, headsBefore.get(t.vnode) ?? 0);
-            }
-            states.set(t.key, after);
+          } else if (!this.unwritten.has(t.vnode) && !lagging.has(t.vnode)) {
+            lagging.add(t.vnode);
+            this.insertLag.run(t.vnode, headsBefore.get(t.vnode) ?? 0);
           }
           changes.push({ vnode: t.vnode, key: t.key, before: t.before, after, tombstone: after !== null && isTombstone(t.state) });
           if (after === null && t.before !== null) this.keyCounts.set(t.vnode, (this.keyCounts.get(t.vnode) ?? 1) - 1);
@@ -400,7 +393,7 @@ export class LogStore {
     }
 
     for (const a of appended) this.directory.append(a.vnode, a.seq, a.id);
-    this.keepUnwritten(behind);
+    if (this.opts.projectionFlushKeys > 0) this.keepUnwritten(changes);
     this.stats.commits++;
     this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
     batch.forEach((p, i) => {
@@ -425,18 +418,18 @@ export class LogStore {
     this.scheduleSnapshots(touched.values());
   }
 
-  /** Adds what a commit left unwritten to its vnodes' states in memory; a vnode with enough of them is due. */
-  private keepUnwritten(behind: Map<number, Map<string, Uint8Array | null>>): void {
-    if (behind.size === 0) return;
+  /** Adds the states a commit changed to their vnodes' unwritten ones; a vnode with enough of them is due. */
+  private keepUnwritten(changes: readonly StateChange[]): void {
+    if (changes.length === 0) return;
     const now = this.opts.now();
-    for (const [vnode, states] of behind) {
-      let u = this.unwritten.get(vnode);
+    for (const c of changes) {
+      let u = this.unwritten.get(c.vnode);
       if (!u) {
         u = { states: new Map(), since: now };
-        this.unwritten.set(vnode, u);
+        this.unwritten.set(c.vnode, u);
       }
-      for (const [key, state] of states) u.states.set(key, state);
-      if (u.states.size >= Math.ceil(this.opts.projectionFlushKeys * stretch(vnode))) this.writeDue.add(vnode);
+      u.states.set(c.key, c.after);
+      if (u.states.size >= Math.ceil(this.opts.projectionFlushKeys * stretch(c.vnode))) this.writeDue.add(c.vnode);
     }
     this.scheduleWriteNext();
     this.watchAges();
