@@ -2,7 +2,7 @@
  * The benchmarks: `npm run bench -- <scenario> [options]`. Prints the results and writes them
  * to benchmarks/results/. Exits 1 when a run fails or any bar is missed, 2 on bad usage.
  */
-import { commitId, machineInfo } from "./lib/machine.ts";
+import { commitId, machineInfo, pinToCpus } from "./lib/machine.ts";
 import { OPTIONS_USAGE, UsageError, parseOptions } from "./lib/options.ts";
 import { Procs } from "./lib/procs.ts";
 import { renderMarkdown, writeReport } from "./lib/report.ts";
@@ -29,6 +29,14 @@ try {
 } catch (err) {
   if (err instanceof UsageError) usage(err.message);
   throw err;
+}
+
+if (options.cpus !== undefined) {
+  try {
+    pinToCpus(options.cpus);
+  } catch (err) {
+    usage(`--cpus ${options.cpus}: ${(err as Error).message}`);
+  }
 }
 
 const procs = new Procs();

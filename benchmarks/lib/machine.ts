@@ -23,6 +23,8 @@ export function commitId(): string {
 export interface Machine {
   cpu: string;
   cores: number;
+  /** The cores this run's processes may use (fewer than `cores` under --cpus). */
+  coresUsed: number;
   memoryGiB: number;
   kernel: string;
   bun: string;
@@ -36,10 +38,21 @@ export function machineInfo(): Machine {
   return {
     cpu: model?.[1]?.trim() ?? "unknown",
     cores: cpus().length,
+    // nproc reads the affinity mask now; Bun's availableParallelism() keeps the one it started with.
+    coresUsed: Number(run("nproc", [])),
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     kernel: release(),
     bun: Bun.version,
     node: run("node", ["--version"]),
     loadAverage: loadavg()[0]!,
   };
+}
+
+/**
+ * Confines this process, all its threads, and so every process it starts afterwards (they
+ * inherit the mask), to the CPUs of a taskset list. Running the same scenario on fewer cores
+ * shows how its figures scale with the cores the servers and the load tool share.
+ */
+export function pinToCpus(list: string): void {
+  run("taskset", ["--all-tasks", "--pid", "--cpu-list", list, String(process.pid)]);
 }

@@ -17,6 +17,8 @@ export interface BenchOptions {
   loadTool: LoadTool;
   /** Data set size for the aae and handoff scenarios (each has its own default). */
   keys?: number;
+  /** A taskset CPU list every process of the run is confined to (default: all CPUs). */
+  cpus?: string;
 }
 
 /** The workload of the issue: 100-byte values over 100,000 keys. */
@@ -33,7 +35,10 @@ export const WORKLOAD = {
 
 export class UsageError extends Error {}
 
-export const OPTIONS_USAGE = "[--seconds N (20)] [--warmup N (10)] [--connections N (64)] [--fsync full|normal|off (normal)] [--load-tool wrk|autocannon (wrk)] [--keys N (aae, handoff)]";
+/** taskset's list form: CPU numbers and ranges, comma-separated. */
+const CPU_LIST = /^\d+(-\d+)?(,\d+(-\d+)?)*$/;
+
+export const OPTIONS_USAGE = "[--seconds N (20)] [--warmup N (10)] [--connections N (64)] [--fsync full|normal|off (normal)] [--load-tool wrk|autocannon (wrk)] [--keys N (aae, handoff)] [--cpus LIST (all)]";
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -47,7 +52,15 @@ export function parseOptions(args: string[]): BenchOptions {
   try {
     ({ values } = parseArgs({
       args,
-      options: { seconds: { type: "string" }, warmup: { type: "string" }, connections: { type: "string" }, fsync: { type: "string" }, "load-tool": { type: "string" }, keys: { type: "string" } },
+      options: {
+        seconds: { type: "string" },
+        warmup: { type: "string" },
+        connections: { type: "string" },
+        fsync: { type: "string" },
+        "load-tool": { type: "string" },
+        keys: { type: "string" },
+        cpus: { type: "string" },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -58,6 +71,7 @@ export function parseOptions(args: string[]): BenchOptions {
   if (fsync !== "full" && fsync !== "normal" && fsync !== "off") throw new UsageError("--fsync must be full, normal or off");
   const loadTool = values["load-tool"] ?? "wrk";
   if (loadTool !== "wrk" && loadTool !== "autocannon") throw new UsageError("--load-tool must be wrk or autocannon");
+  if (values.cpus !== undefined && !CPU_LIST.test(values.cpus)) throw new UsageError("--cpus must be a CPU list such as 0, 0,1 or 0-1");
   return {
     seconds: positiveInt("seconds", values.seconds, 20),
     warmup: values.warmup === "0" ? 0 : positiveInt("warmup", values.warmup, 10),
@@ -65,5 +79,6 @@ export function parseOptions(args: string[]): BenchOptions {
     fsync,
     loadTool,
     ...(values.keys !== undefined ? { keys: positiveInt("keys", values.keys, 0) } : {}),
+    ...(values.cpus !== undefined ? { cpus: values.cpus } : {}),
   };
 }

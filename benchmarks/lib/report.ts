@@ -93,7 +93,7 @@ export function renderMarkdown(r: Report): string {
   return [
     `# Benchmark \`${r.scenario}\` — ${r.date}`,
     "",
-    `Commit \`${r.commit}\`. Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Bun ${m.bun}, Node ${m.node}; load average ${m.loadAverage} at the start.`,
+    `Commit \`${r.commit}\`. Machine: ${m.cpu}, ${m.cores} cores${m.coresUsed < m.cores ? ` (this run on ${m.coresUsed} of them)` : ""}, ${m.memoryGiB} GiB, Linux ${m.kernel}, Bun ${m.bun}, Node ${m.node}; load average ${m.loadAverage} at the start.`,
     "",
     "## Configuration",
     "",

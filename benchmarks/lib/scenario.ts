@@ -38,6 +38,7 @@ export function workloadConfig(options: BenchOptions): Record<string, string | n
     "value size": `${WORKLOAD.valueBytes} random bytes, ${WORKLOAD.contentType}`,
     RINGLOG_FSYNC: options.fsync,
     RINGLOG_RESOLVERS: `${WORKLOAD.resolvers} (blind PUTs replace the value instead of adding siblings)`,
+    CPUs: options.cpus === undefined ? "all" : `${options.cpus} only (--cpus: every process of the run, servers and load tool alike, pinned with taskset)`,
   };
 }
 
