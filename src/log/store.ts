@@ -234,13 +234,7 @@ export class LogStore {
   private catchUp(vnode: number, seq: number): void {
     // Nothing is unwritten yet at start-up, so a read is of the stored projection.
     const states = this.foldLog(vnode, seq, (key) => this.read(vnode, key));
-    this.db.transaction(() => {
-      for (const [key, state] of states) {
-        if (state === EMPTY_STATE) this.deleteState.run(vnode, key);
-        else this.upsertState.run(vnode, key, encodeState(state));
-      }
-      this.deleteLag.run(vnode);
-    }).immediate();
+    this.storeStates(vnode, [...states].map(([key, state]) => [key, state === EMPTY_STATE ? null : encodeState(state)]));
     this.stats.catchUpVnodes++;
     this.stats.catchUpEntries += this.head(vnode) - seq;
   }
@@ -479,17 +473,21 @@ export class LogStore {
     this.writeDue.delete(vnode);
     const u = this.unwritten.get(vnode);
     if (!u) return;
-    const keys = [...u.states.keys()].sort();
+    this.storeStates(vnode, [...u.states]);
+    this.unwritten.delete(vnode);
+    this.stats.projectionWrites++;
+  }
+
+  /** Stores a vnode's states (null: remove the key) in key order, in one transaction that also clears its lag mark. */
+  private storeStates(vnode: number, states: [key: string, state: Uint8Array | null][]): void {
+    states.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     this.db.transaction(() => {
-      for (const key of keys) {
-        const state = u.states.get(key)!;
+      for (const [key, state] of states) {
         if (state === null) this.deleteState.run(vnode, key);
         else this.upsertState.run(vnode, key, state);
       }
       this.deleteLag.run(vnode);
     }).immediate();
-    this.unwritten.delete(vnode);
-    this.stats.projectionWrites++;
   }
 
   /**
