@@ -28,6 +28,14 @@ export interface LoadConfig {
   track?: boolean;
 }
 
+export interface Latency {
+  mean: number;
+  p50: number;
+  p99: number;
+  p99_9: number;
+  max: number;
+}
+
 export interface LoadResult {
   durationSec: number;
   /** Responses of any status. */
@@ -35,8 +43,10 @@ export interface LoadResult {
   /** 2xx responses; the throughput figures count only these. */
   ok: number;
   okPerSec: number;
-  /** wrk records microseconds; autocannon whole milliseconds, so its small figures are coarse. */
-  latencyMs: { mean: number; p50: number; p99: number; p99_9: number; max: number };
+  /** As measured, one sample per response. wrk records microseconds; autocannon whole milliseconds, so its small figures are coarse. */
+  latencyMs: Latency;
+  /** wrk only: its own figures, with samples added for coordinated omission (see wrk.lua). */
+  correctedLatencyMs?: Latency;
   statusCounts: Record<string, number>;
   non2xx: number;
   /** Socket errors and timeouts (a timeout counts as an error too). */

@@ -53,7 +53,7 @@ function table(header: string[], rows: string[][]): string {
 
 function phaseTable(phases: Phase[]): string {
   return table(
-    ["phase", "target", "2xx/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "2xx", "non-2xx", "errors", "timeouts", "ratio", "cores: load / servers / other"],
+    ["phase", "target", "2xx/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "wrk-corrected p99 ms", "2xx", "non-2xx", "errors", "timeouts", "ratio", "cores: load / servers / other"],
     phases.map((p) => {
       const l = p.load;
       return [
@@ -64,6 +64,7 @@ function phaseTable(phases: Phase[]): string {
         ms(l.latencyMs.p99),
         ms(l.latencyMs.p99_9),
         ms(l.latencyMs.max),
+        l.correctedLatencyMs ? ms(l.correctedLatencyMs.p99) : "",
         int(l.ok),
         int(l.non2xx),
         int(l.errors),

@@ -50,7 +50,9 @@ export const describeMemory = (m: Memory) => `${mib(m.peak)} peak (at the end: $
 /** Notes every Ringlog scenario's report carries. */
 export const commonNotes = (options: BenchOptions) => [
   "Throughput counts 2xx answers only: 2xx responses / phase duration.",
-  options.loadTool === "wrk" ? "Latency comes from wrk's histogram, which records microseconds." : "Latency comes from autocannon's histogram, which records whole milliseconds.",
+  options.loadTool === "wrk"
+    ? "Latency comes from wrk's histogram, which records microseconds, as measured: one sample per response. wrk's own figures add made-up samples for coordinated omission, as if each connection had meant to keep a fixed schedule; this closed-loop load has none, so they are shown apart (the wrk-corrected p99 column) and no bar uses them (benchmarks/lib/latency.ts)."
+    : "Latency comes from autocannon's histogram, which records whole milliseconds.",
   "The load tool and the servers share the machine's cores, as they do for the hello-world baselines. " +
     "The cores column splits the CPU used during each phase between the load tool, the servers under test and anything else on the machine; " +
     "a share of more than a few hundredths for `other` means the figures were disturbed.",

@@ -8,9 +8,10 @@
  * 64 threads against the cluster) and drove the same server to 83-107k/s. wrk is a Debian
  * package, not an npm one: when it is missing the run stops and says how to get it.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type CpuMark, cpuMark, cpuShare } from "./cpu.ts";
+import { type Histogram, summarize, wrkInterval, wrkUncorrect } from "./latency.ts";
 import type { LoadConfig, LoadResult } from "./load.ts";
 import type { Procs } from "./procs.ts";
 
@@ -41,6 +42,7 @@ function wrkThreads(connections: number, targets: number): number {
   return connections % targets === 0 ? targets : connections;
 }
 
+/** What wrk.lua prints; the latencies come from the histogram file it writes. */
 interface WrkOutput {
   durationUs: number;
   completed: number;
@@ -49,16 +51,22 @@ interface WrkOutput {
   readErrors: number;
   writeErrors: number;
   timeouts: number;
-  meanUs: number;
-  p50Us: number;
-  p99Us: number;
-  p999Us: number;
-  maxUs: number;
+}
+
+function readHistogram(path: string): Histogram {
+  const h: Histogram = new Map();
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    if (!line) continue;
+    const [v, c] = line.split(" ").map(Number);
+    h.set(v!, c!);
+  }
+  return h;
 }
 
 export async function runWrk(procs: Procs, config: LoadConfig & { seconds: number }): Promise<LoadResult> {
   const targets = config.urls.map((u) => new URL(u).host);
   const threads = wrkThreads(config.connections, targets.length);
+  const histogramFile = join(procs.tempDir("wrk"), "histogram");
   const env = {
     ...process.env,
     RINGLOG_WRK_TARGETS: targets.join(","),
@@ -67,6 +75,7 @@ export async function runWrk(procs: Procs, config: LoadConfig & { seconds: numbe
     RINGLOG_WRK_KEYS: String(config.keyCount),
     RINGLOG_WRK_VALUE_BYTES: String(config.valueBytes ?? 0),
     RINGLOG_WRK_CONTENT_TYPE: config.contentType ?? "application/octet-stream",
+    RINGLOG_WRK_HISTOGRAM: histogramFile,
   };
   const cmd = [wrkPath(), `-t${threads}`, `-c${config.connections}`, `-d${config.seconds}s`, `--timeout`, `${TIMEOUT_SEC}s`, "-s", SCRIPT, config.urls[0]!];
   const before: CpuMark = cpuMark();
@@ -74,6 +83,12 @@ export async function runWrk(procs: Procs, config: LoadConfig & { seconds: numbe
   const line = out.split("\n").find((l) => l.startsWith("RINGLOG_WRK "));
   if (!line) throw new Error(`wrk printed no figures: ${out.slice(-2000)}`);
   const w = JSON.parse(line.slice("RINGLOG_WRK ".length)) as WrkOutput;
+  const corrected = readHistogram(histogramFile);
+  const measured = summarize(wrkUncorrect(corrected, wrkInterval(w.durationUs, w.completed, config.connections)));
+  // wrk counts the response that ends a thread's run without timing it: up to one per thread has no sample.
+  if (measured.samples > w.completed || w.completed - measured.samples > threads) {
+    throw new Error(`wrk's histogram gave back ${measured.samples} samples for ${w.completed} responses over ${threads} threads: its layout is not what wrk.lua expects`);
+  }
   const durationSec = w.durationUs / 1e6;
   // wrk counts 3xx as success along with 2xx; Ringlog's KV routes answer none.
   const ok = w.completed - w.non2xx;
@@ -82,7 +97,8 @@ export async function runWrk(procs: Procs, config: LoadConfig & { seconds: numbe
     completed: w.completed,
     ok,
     okPerSec: durationSec > 0 ? ok / durationSec : 0,
-    latencyMs: { mean: w.meanUs / 1000, p50: w.p50Us / 1000, p99: w.p99Us / 1000, p99_9: w.p999Us / 1000, max: w.maxUs / 1000 },
+    latencyMs: measured,
+    correctedLatencyMs: summarize(corrected),
     statusCounts: { "2xx": ok, other: w.non2xx },
     non2xx: w.non2xx,
     errors: w.connectErrors + w.readErrors + w.writeErrors + w.timeouts,
