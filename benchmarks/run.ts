@@ -2,7 +2,7 @@
  * The benchmarks: `npm run bench -- <scenario> [options]`. Prints the results and writes them
  * to benchmarks/results/. Exits 1 when a run fails or any bar is missed, 2 on bad usage.
  */
-import { commitId, machineInfo, pinToCpus } from "./lib/machine.ts";
+import { commitId, machineInfo, pinToCpus, yardstickMs } from "./lib/machine.ts";
 import { OPTIONS_USAGE, UsageError, parseOptions } from "./lib/options.ts";
 import { Procs } from "./lib/procs.ts";
 import { renderMarkdown, writeReport } from "./lib/report.ts";
@@ -52,10 +52,11 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 const date = new Date().toISOString();
 const commit = commitId();
 const machine = machineInfo();
+const yardstickStart = yardstickMs();
 let exitCode = 1;
 try {
   const result = await scenario({ procs, options });
-  const report = { scenario: name, date, commit, machine, ...result };
+  const report = { scenario: name, date, commit, machine, yardstickMs: { start: yardstickStart, end: yardstickMs() }, ...result };
   process.stdout.write(`\n${renderMarkdown(report)}\n`);
   for (const path of writeReport(report)) process.stdout.write(`wrote ${path}\n`);
   exitCode = report.bars.every((b) => b.pass) ? 0 : 1;

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { type Histogram, summarize, wrkCorrect, wrkInterval, wrkUncorrect } from "../benchmarks/lib/latency.ts";
+import { StallWatch } from "../benchmarks/lib/stall.ts";
 
 const histogram = fc
   .array(fc.tuple(fc.integer({ min: 1, max: 200_000 }), fc.integer({ min: 1, max: 50 })), { maxLength: 60 })
@@ -66,5 +67,18 @@ describe("wrk latency histograms", () => {
     expect(s.p99_9).toBe(1000);
     expect(s.max).toBe(1000);
     expect(s.mean).toBe(500.5);
+  });
+});
+
+describe("the runner's stall watch", () => {
+  test("a blocked runner shows as a late tick", async () => {
+    const watch = new StallWatch(20).start();
+    await Bun.sleep(60);
+    const until = performance.now() + 400;
+    while (performance.now() < until);
+    await Bun.sleep(60);
+    const stall = watch.stop();
+    expect(stall).toBeGreaterThanOrEqual(350);
+    expect(stall).toBeLessThan(2_000);
   });
 });

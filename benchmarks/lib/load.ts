@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { type CpuShare, cpuMark, cpuShare } from "./cpu.ts";
 import type { Procs } from "./procs.ts";
+import { StallWatch } from "./stall.ts";
 import { runWrk } from "./wrk.ts";
 
 export type LoadTool = "wrk" | "autocannon";
@@ -56,10 +57,12 @@ export interface LoadResult {
   written?: string;
   /** Where the machine's CPU went while the load ran, in cores. */
   cpu: CpuShare;
+  /** The longest the runner's own timer was late while the load ran (see stall.ts), in milliseconds. */
+  stallMs: number;
 }
 
 /** What load.mjs prints. */
-type LoadOutput = Omit<LoadResult, "cpu">;
+type LoadOutput = Omit<LoadResult, "cpu" | "stallMs">;
 
 /** Slack on top of the planned duration before the load process is killed as hung. */
 const HANG_SLACK_MS = 60_000;
@@ -71,7 +74,8 @@ export async function runLoad(procs: Procs, config: LoadConfig): Promise<LoadRes
   const tool = config.keyList || config.track ? "autocannon" : config.tool;
   // Progress on stderr: a full scenario runs for minutes.
   process.stderr.write(`load (${tool}): ${config.method} ${plan}, ${config.connections} connections → ${config.urls.join(" ")} … `);
-  const result = tool === "wrk" ? await runWrk(procs, { ...config, seconds: config.seconds! }) : await runAutocannon(procs, config);
+  const watch = new StallWatch().start();
+  const result = { ...(tool === "wrk" ? await runWrk(procs, { ...config, seconds: config.seconds! }) : await runAutocannon(procs, config)), stallMs: watch.stop() };
   process.stderr.write(
     `${Math.round(result.okPerSec)} 2xx/s, p99 ${result.latencyMs.p99} ms, ${result.non2xx} non-2xx, ${result.errors} errors; ` +
       `cores busy: load tool ${result.cpu.loadTool}, servers ${result.cpu.servers}, other ${result.cpu.other}\n`,
@@ -79,7 +83,7 @@ export async function runLoad(procs: Procs, config: LoadConfig): Promise<LoadRes
   return result;
 }
 
-async function runAutocannon(procs: Procs, config: LoadConfig): Promise<LoadResult> {
+async function runAutocannon(procs: Procs, config: LoadConfig): Promise<Omit<LoadResult, "stallMs">> {
   const maxSeconds = config.seconds ?? KEY_LIST_MAX_SECONDS;
   const input = new Blob([JSON.stringify({ ...config, maxSeconds: maxSeconds + 5 })]);
   const before = cpuMark();

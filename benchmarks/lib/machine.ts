@@ -1,5 +1,6 @@
 /** What a result was measured on: the commit and the machine. */
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 
@@ -55,4 +56,27 @@ export function machineInfo(): Machine {
  */
 export function pinToCpus(list: string): void {
   run("taskset", ["--all-tasks", "--pid", "--cpu-list", list, String(process.pid)]);
+}
+
+const YARDSTICK_BYTES = 16 * 2 ** 20;
+const YARDSTICK_RECORDS = 20_000;
+const YARDSTICK_ROUNDS = 5;
+
+/**
+ * Milliseconds for a fixed piece of CPU work on one core (a SHA-256 of 16 MiB and a JSON
+ * round trip of 20,000 small records), best of five. On a shared host the same machine runs
+ * the same work at different speeds from one hour to the next; taken at the start and end
+ * of a run, it lets runs be compared for how fast the machine itself was.
+ */
+export function yardstickMs(): number {
+  const bytes = new Uint8Array(YARDSTICK_BYTES).fill(7);
+  const records = Array.from({ length: YARDSTICK_RECORDS }, (_, i) => ({ key: `bench/${i}`, seq: i, tags: ["a", "b"] }));
+  let best = Infinity;
+  for (let round = 0; round < YARDSTICK_ROUNDS; round++) {
+    const started = performance.now();
+    createHash("sha256").update(bytes).digest();
+    if ((JSON.parse(JSON.stringify(records)) as unknown[]).length !== YARDSTICK_RECORDS) throw new Error("yardstick: JSON round trip lost records");
+    best = Math.min(best, performance.now() - started);
+  }
+  return Math.round(best * 10) / 10;
 }

@@ -34,6 +34,8 @@ export interface Report {
   date: string;
   commit: string;
   machine: Machine;
+  /** The machine's speed at the start and end of the run (machine.ts, yardstickMs). */
+  yardstickMs: { start: number; end: number };
   config: Record<string, string | number>;
   phases: Phase[];
   /** Other figures: peak RSS, preload, failure-detection time… */
@@ -53,7 +55,7 @@ function table(header: string[], rows: string[][]): string {
 
 function phaseTable(phases: Phase[]): string {
   return table(
-    ["phase", "target", "2xx/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "wrk-corrected p99 ms", "2xx", "non-2xx", "errors", "timeouts", "ratio", "cores: load / servers / other"],
+    ["phase", "target", "2xx/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "wrk-corrected p99 ms", "runner stall ms", "2xx", "non-2xx", "errors", "timeouts", "ratio", "cores: load / servers / other"],
     phases.map((p) => {
       const l = p.load;
       return [
@@ -65,6 +67,7 @@ function phaseTable(phases: Phase[]): string {
         ms(l.latencyMs.p99_9),
         ms(l.latencyMs.max),
         l.correctedLatencyMs ? ms(l.correctedLatencyMs.p99) : "",
+        int(l.stallMs),
         int(l.ok),
         int(l.non2xx),
         int(l.errors),
@@ -95,6 +98,8 @@ export function renderMarkdown(r: Report): string {
     `# Benchmark \`${r.scenario}\` — ${r.date}`,
     "",
     `Commit \`${r.commit}\`. Machine: ${m.cpu}, ${m.cores} cores${m.coresUsed < m.cores ? ` (this run on ${m.coresUsed} of them)` : ""}, ${m.memoryGiB} GiB, Linux ${m.kernel}, Bun ${m.bun}, Node ${m.node}; load average ${m.loadAverage} at the start.`,
+    "",
+    `Yardstick (fixed CPU work on one core, best of 5; lower is a faster machine): ${r.yardstickMs.start} ms at the start, ${r.yardstickMs.end} ms at the end.`,
     "",
     "## Configuration",
     "",

@@ -63,7 +63,7 @@ function readHistogram(path: string): Histogram {
   return h;
 }
 
-export async function runWrk(procs: Procs, config: LoadConfig & { seconds: number }): Promise<LoadResult> {
+export async function runWrk(procs: Procs, config: LoadConfig & { seconds: number }): Promise<Omit<LoadResult, "stallMs">> {
   const targets = config.urls.map((u) => new URL(u).host);
   const threads = wrkThreads(config.connections, targets.length);
   const histogramFile = join(procs.tempDir("wrk"), "histogram");
