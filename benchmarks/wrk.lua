@@ -1,26 +1,21 @@
--- The Ringlog workload for wrk (benchmarks/lib/wrk.ts runs it). Settings come from the
--- environment, because wrk hands its script arguments only to the threads, not to setup():
---   RINGLOG_WRK_TARGETS   host:port,... ; thread i sends to target i mod count, so with as
---                         many threads as connections they spread round-robin
+-- The Ringlog workload for wrk (benchmarks/lib/wrk.ts runs one wrk, with one thread, per
+-- target node). Settings come from the environment, because wrk hands its script arguments
+-- only to the threads, not to setup():
 --   RINGLOG_WRK_METHOD    GET | PUT, to /kv/<prefix><n>, n uniform in [0, count)
 --   RINGLOG_WRK_PREFIX, RINGLOG_WRK_KEYS, RINGLOG_WRK_VALUE_BYTES, RINGLOG_WRK_CONTENT_TYPE
+--   RINGLOG_WRK_SEED      this wrk's place among those started together, so they draw different keys
 --   RINGLOG_WRK_HISTOGRAM  a file for wrk's latency histogram
 -- When the run ends it prints one line, RINGLOG_WRK <json>, with wrk's figures, and writes its
 -- whole latency histogram, as wrk reports it (with its coordinated-omission correction), to
 -- the histogram file: one "<microseconds> <samples>" line per latency seen.
 -- benchmarks/lib/latency.ts takes the correction back out.
 
-local targets = {}
-for host, port in string.gmatch(os.getenv("RINGLOG_WRK_TARGETS"), "([^,:]+):(%d+)") do
-  table.insert(targets, { host = host, port = port })
-end
+local seed = tonumber(os.getenv("RINGLOG_WRK_SEED") or "0")
 local started = 0
 
 function setup(thread)
-  local t = targets[started % #targets + 1]
   started = started + 1
-  thread.addr = wrk.lookup(t.host, t.port)[1]
-  thread:set("index", started)
+  thread:set("index", seed * 1000 + started)
 end
 
 local method = os.getenv("RINGLOG_WRK_METHOD")

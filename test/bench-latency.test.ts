@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { type Histogram, summarize, wrkCorrect, wrkInterval, wrkUncorrect } from "../benchmarks/lib/latency.ts";
 import { StallWatch } from "../benchmarks/lib/stall.ts";
+import { spreadConnections } from "../benchmarks/lib/wrk.ts";
 
 const histogram = fc
   .array(fc.tuple(fc.integer({ min: 1, max: 200_000 }), fc.integer({ min: 1, max: 50 })), { maxLength: 60 })
@@ -80,5 +81,20 @@ describe("the runner's stall watch", () => {
     const stall = watch.stop();
     expect(stall).toBeGreaterThanOrEqual(350);
     expect(stall).toBeLessThan(2_000);
+  });
+});
+
+describe("the load's connections", () => {
+  test("spread over the targets as evenly as they divide", () => {
+    expect(spreadConnections(64, 3)).toEqual([22, 21, 21]);
+    expect(spreadConnections(64, 2)).toEqual([32, 32]);
+    expect(spreadConnections(64, 1)).toEqual([64]);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 16 }), (connections, targets) => {
+        const shares = spreadConnections(connections, targets);
+        expect(shares.reduce((a, b) => a + b, 0)).toBe(connections);
+        expect(Math.max(...shares) - Math.min(...shares)).toBeLessThanOrEqual(1);
+      }),
+    );
   });
 });

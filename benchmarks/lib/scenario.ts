@@ -22,8 +22,8 @@ const AUTOCANNON = `autocannon ${autocannonVersion} under node, one process, pip
 function loadToolConfig(options: BenchOptions): string {
   if (options.loadTool === "autocannon") return `${AUTOCANNON}; its connections go round-robin over the target nodes`;
   return (
-    `wrk ${wrkVersion()}, one process, pipelining 1, one thread per target node or, when the connections do not divide evenly over the targets, one per connection ` +
-    `(round-robin over the targets); the unmeasured preload goes through ${AUTOCANNON}`
+    `wrk ${wrkVersion()}, one process with one thread per target node, the connections spread as evenly as they divide (64 over 3 nodes: 22, 21, 21), pipelining 1; ` +
+    `the unmeasured preload goes through ${AUTOCANNON}`
   );
 }
 

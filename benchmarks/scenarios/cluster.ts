@@ -71,7 +71,7 @@ export async function cluster({ procs, options }: ScenarioContext): Promise<Scen
     ],
     notes: [
       ...commonNotes(options),
-      "Cluster latencies are one histogram over all target nodes (one load process spreads its connections round-robin over them), not a merge of per-node figures.",
+      "Cluster latencies are one histogram over all target nodes: the measured histograms of the per-node wrk processes added together, not a merge of per-node percentiles.",
       "The PUT-with-n3-killed phase starts only once n1 and n2 both report n3 down in /cluster.",
     ],
   };
