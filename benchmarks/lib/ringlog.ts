@@ -76,3 +76,21 @@ export async function hintTotal(node: RinglogNode): Promise<number> {
   const r = await fetch(`${node.url}/debug/hints`, { signal: AbortSignal.timeout(5000) });
   return ((await r.json()) as { total: number }).total;
 }
+
+/** Vnode snapshots the node has taken since it started (GET /debug/counters). */
+export async function snapshotsTaken(node: RinglogNode): Promise<number> {
+  const r = await fetch(`${node.url}/debug/counters`, { signal: AbortSignal.timeout(5000) });
+  return ((await r.json()) as { snapshots: number }).snapshots;
+}
+
+/**
+ * Runs a phase and counts the snapshots each node took during it: a snapshot and the log
+ * compaction after it cost a node CPU and checkpoint I/O, so a phase that met many of them
+ * was measured on busier nodes.
+ */
+export async function countingSnapshots<T>(nodes: RinglogNode[], phase: () => Promise<T>): Promise<[T, string]> {
+  const before = await Promise.all(nodes.map(snapshotsTaken));
+  const result = await phase();
+  const after = await Promise.all(nodes.map(snapshotsTaken));
+  return [result, nodes.map((n, i) => `${n.id} ${after[i]! - before[i]!}`).join(", ")];
+}

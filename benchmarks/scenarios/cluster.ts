@@ -4,7 +4,7 @@
  */
 import { describePreload, getPhase, preloadPhase, putPhase, warmUpPhase } from "../lib/phases.ts";
 import { stop } from "../lib/procs.ts";
-import { type RinglogNode, benchEnv, hintTotal, startCluster, startNode, waitMembers } from "../lib/ringlog.ts";
+import { type RinglogNode, benchEnv, countingSnapshots, hintTotal, startCluster, startNode, waitMembers } from "../lib/ringlog.ts";
 import { bar } from "../lib/report.ts";
 import { type Memory, memory } from "../lib/rss.ts";
 import { commonNotes, type ScenarioContext, type ScenarioResult, describeMemory, workloadConfig } from "../lib/scenario.ts";
@@ -17,25 +17,25 @@ export async function cluster({ procs, options }: ScenarioContext): Promise<Scen
 
   const one = await startNode(procs, "n1", env);
   await warmUpPhase(procs, [one.url], options);
-  const onePut = await putPhase(procs, [one.url], options);
+  const [onePut, onePutSnaps] = await countingSnapshots([one], () => putPhase(procs, [one.url], options));
   await preloadPhase(procs, [one.url], options.connections, onePut);
-  const oneGet = await getPhase(procs, [one.url], options);
+  const [oneGet, oneGetSnaps] = await countingSnapshots([one], () => getPhase(procs, [one.url], options));
   const oneMem = memory(one.child.proc.pid);
   await stop(one.child);
 
   const nodes = await startCluster(procs, 3, env);
   const [n1, n2, n3] = nodes as [RinglogNode, RinglogNode, RinglogNode];
   await warmUpPhase(procs, urls(nodes), options);
-  const put = await putPhase(procs, urls(nodes), options);
+  const [put, putSnaps] = await countingSnapshots(nodes, () => putPhase(procs, urls(nodes), options));
   const preload = await preloadPhase(procs, urls(nodes), options.connections, put);
-  const get = await getPhase(procs, urls(nodes), options);
+  const [get, getSnaps] = await countingSnapshots(nodes, () => getPhase(procs, urls(nodes), options));
 
   // n3 is gone for good, so its memory is read now.
   const n3Mem = memory(n3.child.proc.pid);
   await stop(n3.child, "SIGKILL");
   const detectMs = await waitMembers([n1, n2], { n1: "up", n2: "up", n3: "down" });
   const live = [n1, n2];
-  const downPut = await putPhase(procs, urls(live), options);
+  const [downPut, downPutSnaps] = await countingSnapshots(live, () => putPhase(procs, urls(live), options));
   const hints = (await Promise.all(live.map(hintTotal))).reduce((a, b) => a + b, 0);
   const [n1Mem, n2Mem] = live.map((n) => memory(n.child.proc.pid)) as [Memory, Memory];
 
@@ -61,6 +61,8 @@ export async function cluster({ procs, options }: ScenarioContext): Promise<Scen
       "cluster preload": describePreload(preload),
       "n3 seen down by n1 and n2 after SIGKILL": `${(detectMs / 1000).toFixed(1)} s`,
       "hints held for n3 after the PUT phase": hints.toLocaleString("en-US"),
+      "vnode snapshots taken during each phase, per node":
+        `PUT, single node: ${onePutSnaps}; GET, single node: ${oneGetSnaps}; PUT, cluster: ${putSnaps}; GET, cluster: ${getSnaps}; PUT, n3 killed: ${downPutSnaps}`,
     },
     bars: [
       bar("PUT rate, cluster", Math.round(put.okPerSec), ">=", 5000, "/s"),
