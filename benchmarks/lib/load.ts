@@ -46,7 +46,7 @@ export interface LoadResult {
   okPerSec: number;
   /** As measured, one sample per response. wrk records microseconds; autocannon whole milliseconds, so its small figures are coarse. */
   latencyMs: Latency;
-  /** wrk only: its own figures, with samples added for coordinated omission (see wrk.lua). */
+  /** wrk only: its own figures, with samples added for coordinated omission (see latency.ts). */
   correctedLatencyMs?: Latency;
   statusCounts: Record<string, number>;
   non2xx: number;
