@@ -71,16 +71,19 @@ export function benchEnv(fsync: Fsync): Record<string, string> {
   return { RINGLOG_FSYNC: fsync, RINGLOG_RESOLVERS: WORKLOAD.resolvers };
 }
 
+async function debugJson<T>(node: RinglogNode, path: string): Promise<T> {
+  const r = await fetch(`${node.url}${path}`, { signal: AbortSignal.timeout(5000) });
+  return (await r.json()) as T;
+}
+
 /** Total hints a node holds for peers (GET /debug/hints). */
 export async function hintTotal(node: RinglogNode): Promise<number> {
-  const r = await fetch(`${node.url}/debug/hints`, { signal: AbortSignal.timeout(5000) });
-  return ((await r.json()) as { total: number }).total;
+  return (await debugJson<{ total: number }>(node, "/debug/hints")).total;
 }
 
 /** Vnode snapshots the node has taken since it started (GET /debug/counters). */
 export async function snapshotsTaken(node: RinglogNode): Promise<number> {
-  const r = await fetch(`${node.url}/debug/counters`, { signal: AbortSignal.timeout(5000) });
-  return ((await r.json()) as { snapshots: number }).snapshots;
+  return (await debugJson<{ snapshots: number }>(node, "/debug/counters")).snapshots;
 }
 
 /**
