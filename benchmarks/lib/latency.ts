@@ -6,7 +6,7 @@
  * made-up samples at that latency minus one interval, minus two, and so on while they stay
  * above one interval. Against a closed loop of a fixed number of connections, which is what
  * these benchmarks run, no request was ever meant to leave on a schedule, and those samples
- * only inflate the tail: one 9 s stall of a node turned into a p99 of 8.9 s. The correction
+ * only inflate the tail: one 9.4 s stall of the whole machine turned into a p99 of 8.9 s. The correction
  * is a deterministic function of the measured histogram, so it can be undone exactly.
  */
 import type { Latency } from "./load.ts";

@@ -53,7 +53,7 @@ export const commonNotes = (options: BenchOptions) => [
   options.loadTool === "wrk"
     ? "Latency comes from wrk's histogram, which records microseconds, as measured: one sample per response. wrk's own figures add made-up samples for coordinated omission, as if each connection had meant to keep a fixed schedule; this closed-loop load has none, so they are shown apart (the wrk-corrected p99 column) and no bar uses them (benchmarks/lib/latency.ts)."
     : "Latency comes from autocannon's histogram, which records whole milliseconds.",
-  "The runner stall column is the longest the benchmark runner's own 50 ms timer was late during the phase. The runner is idle while a load runs, so beyond some tens of milliseconds the whole machine stopped (a host pausing or snapshotting this virtual machine), and the phase's latencies are the host's, not the servers'.",
+  "The runner stall column is the longest the benchmark runner's own 50 ms timer was late during the phase. The runner is idle while a load runs, so on a busy machine it is late by tens of milliseconds; seconds would mean the whole machine stopped (a host pausing or snapshotting this virtual machine), and then the phase's latencies are the host's, not the servers'.",
   "The load tool and the servers share the machine's cores, as they do for the hello-world baselines. " +
     "The cores column splits the CPU used during each phase between the load tool, the servers under test and anything else on the machine; " +
     "a share of more than a few hundredths for `other` means the figures were disturbed.",
