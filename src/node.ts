@@ -9,6 +9,7 @@ import { Checkpointer } from "./log/checkpointer.ts";
 import { loadIdentity, type Identity } from "./log/identity.ts";
 import { readMeta, writeMeta } from "./log/meta.ts";
 import { LogStore } from "./log/store.ts";
+import { lockDataDir } from "./log/lock.ts";
 import { HintStore } from "./hints/hints.ts";
 import { HintDelivery } from "./hints/delivery.ts";
 import { Handoff } from "./handoff/handoff.ts";
@@ -61,6 +62,24 @@ function loadRing(db: Parameters<typeof readMeta>[0], settings: Settings): Ring 
 }
 
 export async function startNode(settings: Settings, given: NodeDeps = { now: Date.now, monotonic: () => performance.now(), random: Math.random }): Promise<RunningNode> {
+  // Before the database opens: start-up itself writes (a projection catch-up, say).
+  const lock = lockDataDir(settings.dataDir, { nodeId: settings.nodeId, pid: process.pid, now: given.now() });
+  try {
+    const node = await runNode(settings, given);
+    return {
+      ...node,
+      close: async () => {
+        await node.close();
+        lock.release();
+      },
+    };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function runNode(settings: Settings, given: NodeDeps): Promise<RunningNode> {
   const http = new HttpTransport(settings.nodeId, settings.clusterSecret, settings.peerTimeoutMs);
   const faults = settings.testFaults ? new FaultLayer(http) : undefined;
   const transport: Transport = faults ?? http;
