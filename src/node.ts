@@ -88,7 +88,7 @@ async function runNode(settings: Settings, given: NodeDeps): Promise<RunningNode
   const logger = createLogger(settings.logLevel, settings.nodeId);
   const tracing = startTracing(settings.nodeId);
   const db = openDatabase(settings.dataDir, settings);
-  const checkpointer = await Checkpointer.start(databasePath(settings.dataDir), { intervalMs: settings.walCheckpointIntervalMs, restartPages: settings.walCheckpointPages });
+  const checkpointer = await Checkpointer.start(databasePath(settings.dataDir), { intervalMs: settings.walCheckpointIntervalMs, restartPages: settings.walCheckpointPages, restartWaitMs: settings.walRestartWaitMs });
   const identity = loadIdentity(db, settings.nodeId, settings.partitions, deps.random);
   const store = new LogStore(db, {
     groupCommitMaxBatch: settings.groupCommitMaxBatch,

@@ -30,6 +30,8 @@ export interface Settings {
   walCheckpointPages: number;
   /** How often the background checkpointer copies committed WAL pages into the database file. */
   walCheckpointIntervalMs: number;
+  /** Longest a RESTART checkpoint waits on readers, with commits held, before it gives up until later. */
+  walRestartWaitMs: number;
   /** Bytes of the database file SQLite may memory-map for reads. */
   mmapBytes: number;
   /** Most writes one group commit (one transaction) takes. */
@@ -117,6 +119,7 @@ export const DEFAULTS: Settings = {
   fsync: "normal",
   walCheckpointPages: 32_768,
   walCheckpointIntervalMs: 250,
+  walRestartWaitMs: 200,
   mmapBytes: 256 * 1024 * 1024,
   groupCommitMaxBatch: 512,
   snapshotEvery: 10_000,
@@ -194,6 +197,7 @@ function validate(s: Settings): void {
     "groupCommitMaxBatch",
     "walCheckpointPages",
     "walCheckpointIntervalMs",
+    "walRestartWaitMs",
     "snapshotEvery",
     "projectionFlushMs",
     "requestTimeoutMs",

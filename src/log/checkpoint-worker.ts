@@ -12,6 +12,14 @@
  * answer. A commit that instead ran into the RESTART would block the event loop inside
  * SQLite's busy handler, whose growing sleeps stretched a 20 ms checkpoint into 40–90 ms
  * stalls of every request; held commits simply queue while reads go on being served.
+ *
+ * A RESTART also waits for every reader to finish, and keeps new writers out while it does.
+ * A reader from outside the node (a backup through the sqlite3 shell, say) can last minutes,
+ * and with a long wait the held commits were released into a RESTART still waiting on it:
+ * the next commit blocked the event loop for 3 s, at every RESTART while the reader lasted.
+ * So a RESTART is not started while a reader pins frames a PASSIVE pass could not copy, and
+ * one started anyway (a reader came in between) waits `restartWaitMs` at most, then gives up
+ * until a later tick. The WAL keeps growing for as long as such a reader lasts.
  */
 import { Database } from "bun:sqlite";
 
@@ -22,6 +30,14 @@ interface Start {
   path: string;
   intervalMs: number;
   restartPages: number;
+  restartWaitMs: number;
+}
+
+interface Pass {
+  /** Nonzero when the checkpoint could not finish (a RESTART that gave up waiting). */
+  busy: number;
+  log: number;
+  checkpointed: number;
 }
 
 const MAX_CATCH_UP = 16;
@@ -31,11 +47,10 @@ let db: Database | undefined;
 let timer: ReturnType<typeof setInterval> | undefined;
 /** A RESTART is due and waits for the writer to hold its commits. */
 let restartDue = false;
-const stats = { passive: 0, restarts: 0, framesCopied: 0, lastMs: 0, maxMs: 0 };
+const stats = { passive: 0, restarts: 0, restartsDeferred: 0, restartsGivenUp: 0, framesCopied: 0, lastMs: 0, maxMs: 0 };
 
-function checkpoint(mode: "PASSIVE" | "RESTART"): { log: number; checkpointed: number } {
-  const row = db!.query<{ busy: number; log: number; checkpointed: number }, []>(`PRAGMA wal_checkpoint(${mode})`).get()!;
-  return { log: row.log, checkpointed: row.checkpointed };
+function checkpoint(mode: "PASSIVE" | "RESTART"): Pass {
+  return db!.query<Pass, []>(`PRAGMA wal_checkpoint(${mode})`).get()!;
 }
 
 function tick(restartPages: number): void {
@@ -45,9 +60,13 @@ function tick(restartPages: number): void {
   stats.passive++;
   stats.framesCopied += Math.max(0, passive.checkpointed);
   if (passive.log >= restartPages) {
-    catchUp(passive.log);
-    restartDue = true;
-    self.postMessage({ type: "hold-commits" });
+    const last = catchUp(passive);
+    if (last.log - last.checkpointed > FEW_FRAMES) {
+      stats.restartsDeferred++;
+    } else {
+      restartDue = true;
+      self.postMessage({ type: "hold-commits" });
+    }
   }
   finish(started);
 }
@@ -59,20 +78,22 @@ function tick(restartPages: number): void {
  * behind is what the held RESTART copies and syncs: its sync grows with the frames copied
  * (20–50 µs a frame measured), and writers wait for all of it.
  */
-function catchUp(log: number): void {
+function catchUp(first: Pass): Pass {
+  let last = first;
   for (let pass = 0; pass < MAX_CATCH_UP; pass++) {
     const p = checkpoint("PASSIVE");
-    const fresh = p.log - log;
-    log = p.log;
-    if (fresh <= FEW_FRAMES) return;
+    const fresh = p.log - last.log;
+    last = p;
+    if (fresh <= FEW_FRAMES) break;
   }
+  return last;
 }
 
 function restart(): void {
   const started = performance.now();
   try {
-    checkpoint("RESTART");
-    stats.restarts++;
+    if (checkpoint("RESTART").busy) stats.restartsGivenUp++;
+    else stats.restarts++;
   } finally {
     restartDue = false;
     self.postMessage({ type: "release-commits" });
@@ -94,7 +115,8 @@ self.onmessage = (event: MessageEvent<Start | { type: "stop" } | { type: "commit
   }
   if (msg.type === "start") {
     db = new Database(msg.path, { strict: true });
-    db.exec("PRAGMA busy_timeout = 5000");
+    // Only a RESTART waits in the busy handler (PASSIVE never does): this bounds its wait.
+    db.exec(`PRAGMA busy_timeout = ${msg.restartWaitMs}`);
     timer = setInterval(() => tick(msg.restartPages), msg.intervalMs);
     self.postMessage({ type: "started" });
     return;

@@ -6,6 +6,10 @@
 export interface CheckpointStats {
   passive: number;
   restarts: number;
+  /** RESTARTs not started because a reader pinned older WAL frames (it would only have waited on it). */
+  restartsDeferred: number;
+  /** RESTARTs that waited restartWaitMs on a reader and gave up; commits were released then. */
+  restartsGivenUp: number;
   framesCopied: number;
   lastMs: number;
   maxMs: number;
@@ -15,6 +19,8 @@ export interface CheckpointerOptions {
   intervalMs: number;
   /** WAL pages at which a RESTART checkpoint rewinds the WAL. */
   restartPages: number;
+  /** Longest a RESTART waits on readers (its connection's busy timeout), commits held meanwhile. */
+  restartWaitMs: number;
 }
 
 /** The node's committer, held while a RESTART checkpoint runs (see checkpoint-worker.ts). */
@@ -28,7 +34,7 @@ const MAX_HOLD_MS = 2_000;
 
 export class Checkpointer {
   private readonly worker: Worker;
-  stats: CheckpointStats = { passive: 0, restarts: 0, framesCopied: 0, lastMs: 0, maxMs: 0 };
+  stats: CheckpointStats = { passive: 0, restarts: 0, restartsDeferred: 0, restartsGivenUp: 0, framesCopied: 0, lastMs: 0, maxMs: 0 };
   private stopped: Promise<void> | undefined;
   /** Set once the store exists; until then a RESTART simply waits for the lock in SQLite. */
   committer: CommitHold | undefined;

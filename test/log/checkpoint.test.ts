@@ -1,8 +1,10 @@
 /**
  * The background checkpointer on a real database: RESTART checkpoints run only while the
- * store holds its commits, so no commit ever waits inside SQLite's busy handler.
+ * store holds its commits, so no commit ever waits inside SQLite's busy handler, and a
+ * reader from outside the node cannot make a RESTART hold commits for long.
  */
 import { afterAll, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { rmSync } from "node:fs";
 import { emptyContext } from "../../src/clock/context.ts";
 import { EMPTY_STATE, applyEvent } from "../../src/clock/fold.ts";
@@ -49,7 +51,7 @@ test("held commits queue without committing, and all commit once released", asyn
 
 test("every RESTART checkpoint runs between a hold and a release of the store's commits", async () => {
   const { dir, store } = freshStore();
-  const checkpointer = await Checkpointer.start(databasePath(dir), { intervalMs: 5, restartPages: 64 });
+  const checkpointer = await Checkpointer.start(databasePath(dir), { intervalMs: 5, restartPages: 64, restartWaitMs: 100 });
   const events: string[] = [];
   const commitsAt: number[] = [];
   checkpointer.committer = {
@@ -81,3 +83,41 @@ test("every RESTART checkpoint runs between a hold and a release of the store's 
   expect(store.read(0, "key-0")).not.toBe(EMPTY_STATE);
   await store.close();
 });
+
+test("an outside reader (a backup, say) delays commits by at most the RESTART wait, and the WAL is rewound once it ends", async () => {
+  const { dir, store } = freshStore();
+  const checkpointer = await Checkpointer.start(databasePath(dir), { intervalMs: 5, restartPages: 64, restartWaitMs: 100 });
+  checkpointer.committer = store;
+  let i = 0;
+  /** Writes a batch; returns how long it took (ms). */
+  const batch = async () => {
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 20 }, () => put(store, `key-${i++ % 2000}`)));
+    return performance.now() - started;
+  };
+  const until = async (done: () => boolean, ms: number) => {
+    const deadline = Date.now() + ms;
+    while (!done() && Date.now() < deadline) await batch();
+    expect(done()).toBe(true);
+  };
+  await until(() => checkpointer.stats.restarts >= 1, 20_000);
+
+  const reader = new Database(databasePath(dir));
+  reader.exec("BEGIN");
+  reader.query("SELECT COUNT(*) FROM events").get();
+  const restartsBefore = checkpointer.stats.restarts;
+  let slowest = 0;
+  const readerEnds = Date.now() + 3_000;
+  while (Date.now() < readerEnds) slowest = Math.max(slowest, await batch());
+  // Without the bound, commits held for 2 s were released into a RESTART that kept waiting
+  // (5 s) on the reader: a batch then took 5 s and blocked the event loop for 3 of them.
+  expect(slowest).toBeLessThan(1_000);
+  expect(checkpointer.stats.restartsDeferred + checkpointer.stats.restartsGivenUp).toBeGreaterThan(0);
+  expect(checkpointer.stats.restarts).toBe(restartsBefore);
+
+  reader.exec("COMMIT");
+  reader.close();
+  await until(() => checkpointer.stats.restarts > restartsBefore, 20_000);
+  await checkpointer.stop();
+  await store.close();
+}, 60_000);
