@@ -125,6 +125,7 @@ async function runNode(settings: Settings, given: NodeDeps): Promise<RunningNode
     forwarded: () => kvCounters.forwarded,
     hints: () => ({ queued: hints.total(), delivered: hints.delivered, failedDeliveries: hints.failedDeliveries }),
     antiEntropy: () => antiEntropy.stats,
+    checkpoints: () => checkpointer.stats,
     handoff: () => ({ ...handoff.stats, running: handoff.status().filter((t) => t.status === "running").length }),
     storage: () => ({ ...store.sizes(), commits: store.stats.commits, snapshots: store.stats.snapshots, projectionWrites: store.stats.projectionWrites, projectionWriteFailures: store.stats.projectionWriteFailures, snapshotBacklog: store.snapshotBacklog }),
     ring: () => {
