@@ -127,7 +127,7 @@ async function runNode(settings: Settings, given: NodeDeps): Promise<RunningNode
     antiEntropy: () => antiEntropy.stats,
     checkpoints: () => checkpointer.stats,
     handoff: () => ({ ...handoff.stats, running: handoff.status().filter((t) => t.status === "running").length }),
-    storage: () => ({ ...store.sizes(), commits: store.stats.commits, snapshots: store.stats.snapshots, projectionWrites: store.stats.projectionWrites, projectionWriteFailures: store.stats.projectionWriteFailures, snapshotBacklog: store.snapshotBacklog }),
+    storage: () => ({ ...store.sizes(), commits: store.stats.commits, snapshots: store.stats.snapshots, projectionWrites: store.stats.projectionWrites, projectionWriteFailures: store.stats.projectionWriteFailures, snapshotFailures: store.stats.snapshotFailures, snapshotBacklog: store.snapshotBacklog }),
     ring: () => {
       const members = membership.members();
       return {

@@ -70,6 +70,8 @@ export interface StoreStats {
   projectionWrites: number;
   /** Projection writes that failed (and were retried later). */
   projectionWriteFailures: number;
+  /** Steps of background snapshot work that failed (and were retried later). */
+  snapshotFailures: number;
   /** At start-up: vnodes whose stored projection lagged (a crash), and the log entries folded to catch them up. */
   catchUpVnodes: number;
   catchUpEntries: number;
@@ -88,8 +90,8 @@ const SNAPSHOT_ROWS_PER_STEP = 1024;
  * spread out instead of queueing up.
  */
 const LIMIT_SPREAD = 0.5;
-/** A vnode whose projection write failed is tried again this much later. */
-const PROJECTION_RETRY_MS = 1_000;
+/** Background work that failed (a projection write, a snapshot step) is tried again this much later. */
+const RETRY_MS = 1_000;
 /** The fixed factor, in [1, 1 + LIMIT_SPREAD), a vnode's limits are stretched by. */
 const stretch = (vnode: number) => 1 + LIMIT_SPREAD * ((vnode * 0.6180339887) % 1);
 
@@ -161,7 +163,7 @@ export class LogStore {
   private readonly writeDue = new Set<number>();
   private writeScheduled = false;
   private ageTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0, projectionWrites: 0, projectionWriteFailures: 0, catchUpVnodes: 0, catchUpEntries: 0 };
+  readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0, projectionWrites: 0, projectionWriteFailures: 0, snapshotFailures: 0, catchUpVnodes: 0, catchUpEntries: 0 };
   /** Told of every committed state change, in commit order (anti-entropy keeps its trees with it). */
   onChange: ((changes: StateChange[]) => void) | undefined;
 
@@ -461,7 +463,7 @@ export class LogStore {
           setTimeout(() => {
             this.writeDue.add(vnode);
             this.scheduleWriteNext();
-          }, PROJECTION_RETRY_MS).unref();
+          }, RETRY_MS).unref();
         }
       }
       this.scheduleWriteNext();
@@ -513,14 +515,30 @@ export class LogStore {
     return this.compactions.length > 0 || this.building !== undefined || this.snapshotDue.size > 0;
   }
 
-  /** One step per turn of the event loop, so snapshots never stall the write path for long. */
+  /**
+   * One step per turn of the event loop, so snapshots never stall the write path for long. A
+   * step that fails (the database busy or full) leaves its work where it was, to be tried
+   * again later: thrown here, it would have ended the process.
+   */
   private scheduleSnapshotNext(): void {
     if (this.snapshotScheduled || this.held || this.closed || !this.hasSnapshotWork()) return;
     this.snapshotScheduled = true;
     setImmediate(() => {
+      if (this.closed || this.held) {
+        this.snapshotScheduled = false;
+        return;
+      }
+      try {
+        this.snapshotStep();
+      } catch {
+        this.stats.snapshotFailures++;
+        setTimeout(() => {
+          this.snapshotScheduled = false;
+          this.scheduleSnapshotNext();
+        }, RETRY_MS).unref();
+        return;
+      }
       this.snapshotScheduled = false;
-      if (this.closed || this.held) return;
-      this.snapshotStep();
       this.scheduleSnapshotNext();
     });
   }
@@ -539,15 +557,16 @@ export class LogStore {
     if (b === undefined) {
       const [vnode] = this.snapshotDue;
       if (vnode === undefined) return;
-      this.snapshotDue.delete(vnode);
       if (!this.holds.has(vnode)) this.building = this.beginSnapshot(vnode);
+      this.snapshotDue.delete(vnode);
     } else if (b.listed < b.rows.length) {
       this.listForSnapshot(b, SNAPSHOT_ROWS_PER_STEP);
     } else if (b.copied < b.order.length) {
       this.copyForSnapshot(b, SNAPSHOT_KEYS_PER_STEP);
     } else {
-      this.building = undefined;
+      // Failing, it leaves the snapshot fully copied, and the next step finishes it.
       this.compactions.push(this.finishSnapshot(b));
+      this.building = undefined;
     }
   }
 
@@ -588,8 +607,9 @@ export class LogStore {
    */
   private listForSnapshot(b: Building, max: number): void {
     const rows = b.rows.slice(b.listed, b.listed + max);
+    const listed = this.rowKeys.all(JSON.stringify(rows));
     b.listed += rows.length;
-    for (const r of this.rowKeys.all(JSON.stringify(rows))) if (!b.kept.has(r.key)) b.pending.add(r.key);
+    for (const r of listed) if (!b.kept.has(r.key)) b.pending.add(r.key);
     if (b.listed === b.rows.length) b.order = [...b.pending].sort();
   }
 

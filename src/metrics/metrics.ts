@@ -14,7 +14,7 @@ export interface MetricSources {
   hints: () => { queued: number; delivered: number; failedDeliveries: number };
   antiEntropy: () => { exchanges: number; keysRepaired: number; bytesSent: number; tombstonesCollected: number };
   handoff: () => { transfersCompleted: number; keysSent: number; bytesSent: number; running: number };
-  storage: () => { fileBytes: number; walBytes: number; logEntries: number; snapshotKeys: number; keys: number; commits: number; snapshots: number; snapshotBacklog: number; unwrittenStates: number; projectionWrites: number; projectionWriteFailures: number };
+  storage: () => { fileBytes: number; walBytes: number; logEntries: number; snapshotKeys: number; keys: number; commits: number; snapshots: number; snapshotBacklog: number; unwrittenStates: number; projectionWrites: number; projectionWriteFailures: number; snapshotFailures: number };
   ring: () => { epoch: number; owned: number; replicated: number; membersUp: number; membersDown: number };
   checkpoints: () => { restarts: number; restartsDeferred: number; restartsGivenUp: number };
 }
@@ -89,6 +89,7 @@ export class Metrics {
     counter("ringlog_handoff_writes_missed_total", "Writes an incoming primary did not take during a handoff", () => sources.coordinator().handoffWritesMissed);
     counter("ringlog_log_commits_total", "Group commits of the event log", () => sources.storage().commits);
     counter("ringlog_snapshots_total", "Vnode snapshots taken (each compacts that vnode's log)", () => sources.storage().snapshots);
+    counter("ringlog_snapshot_failures_total", "Steps of snapshot or compaction work that failed and were retried a second later", () => sources.storage().snapshotFailures);
     gauge("ringlog_snapshot_backlog", "Vnode snapshots due or being built plus log compactions queued", () => sources.storage().snapshotBacklog);
     gauge("ringlog_db_file_bytes", "Size of the database file", () => sources.storage().fileBytes);
     gauge("ringlog_wal_file_bytes", "Size of the write-ahead log file", () => sources.storage().walBytes);
