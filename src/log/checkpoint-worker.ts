@@ -47,26 +47,35 @@ let db: Database | undefined;
 let timer: ReturnType<typeof setInterval> | undefined;
 /** A RESTART is due and waits for the writer to hold its commits. */
 let restartDue = false;
-const stats = { passive: 0, restarts: 0, restartsDeferred: 0, restartsGivenUp: 0, framesCopied: 0, lastMs: 0, maxMs: 0 };
+const stats = { passive: 0, restarts: 0, restartsDeferred: 0, restartsGivenUp: 0, failures: 0, framesCopied: 0, lastMs: 0, maxMs: 0 };
 
 function checkpoint(mode: "PASSIVE" | "RESTART"): Pass {
   return db!.query<Pass, []>(`PRAGMA wal_checkpoint(${mode})`).get()!;
 }
 
+/**
+ * A checkpoint that fails (the disk full, say) is counted and tried again at the next tick.
+ * Thrown out of the timer it would end this thread, and with it every checkpoint until the
+ * node restarts, while the WAL grew without bound.
+ */
 function tick(restartPages: number): void {
   if (restartDue) return;
   const started = performance.now();
-  const passive = checkpoint("PASSIVE");
-  stats.passive++;
-  stats.framesCopied += Math.max(0, passive.checkpointed);
-  if (passive.log >= restartPages) {
-    const last = catchUp(passive);
-    if (last.log - last.checkpointed > FEW_FRAMES) {
-      stats.restartsDeferred++;
-    } else {
-      restartDue = true;
-      self.postMessage({ type: "hold-commits" });
+  try {
+    const passive = checkpoint("PASSIVE");
+    stats.passive++;
+    stats.framesCopied += Math.max(0, passive.checkpointed);
+    if (passive.log >= restartPages) {
+      const last = catchUp(passive);
+      if (last.log - last.checkpointed > FEW_FRAMES) {
+        stats.restartsDeferred++;
+      } else {
+        restartDue = true;
+        self.postMessage({ type: "hold-commits" });
+      }
     }
+  } catch {
+    stats.failures++;
   }
   finish(started);
 }
@@ -94,6 +103,8 @@ function restart(): void {
   try {
     if (checkpoint("RESTART").busy) stats.restartsGivenUp++;
     else stats.restarts++;
+  } catch {
+    stats.failures++;
   } finally {
     restartDue = false;
     self.postMessage({ type: "release-commits" });

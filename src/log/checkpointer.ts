@@ -10,6 +10,8 @@ export interface CheckpointStats {
   restartsDeferred: number;
   /** RESTARTs that waited restartWaitMs on a reader and gave up; commits were released then. */
   restartsGivenUp: number;
+  /** Checkpoints that failed (a full disk, say), tried again at the next tick. */
+  failures: number;
   framesCopied: number;
   lastMs: number;
   maxMs: number;
@@ -34,7 +36,7 @@ const MAX_HOLD_MS = 2_000;
 
 export class Checkpointer {
   private readonly worker: Worker;
-  stats: CheckpointStats = { passive: 0, restarts: 0, restartsDeferred: 0, restartsGivenUp: 0, framesCopied: 0, lastMs: 0, maxMs: 0 };
+  stats: CheckpointStats = { passive: 0, restarts: 0, restartsDeferred: 0, restartsGivenUp: 0, failures: 0, framesCopied: 0, lastMs: 0, maxMs: 0 };
   private stopped: Promise<void> | undefined;
   /** Set once the store exists; until then a RESTART simply waits for the lock in SQLite. */
   committer: CommitHold | undefined;

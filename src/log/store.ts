@@ -225,18 +225,36 @@ export class LogStore {
       const covered = this.snapshotSeq.get(vnode) ?? 0;
       if (first <= covered) this.compactions.push({ vnode, from: first - 1, upto: covered });
     }
-    for (const r of db.query<{ vnode: number; seq: number }, []>("SELECT vnode, seq FROM projection_lag").all()) this.catchUp(r.vnode, r.seq);
     for (const r of db.query<{ vnode: number; n: number }, []>("SELECT vnode, COUNT(*) AS n FROM projection GROUP BY vnode").all()) {
       this.keyCounts.set(r.vnode, r.n);
     }
+    for (const r of db.query<{ vnode: number; seq: number }, []>("SELECT vnode, seq FROM projection_lag").all()) this.catchUp(r.vnode, r.seq);
+    this.scheduleWriteNext();
     this.scheduleSnapshotNext();
   }
 
-  /** Folds the log after `seq` into the vnode's stored projection: what a crash left unwritten. */
+  /**
+   * Folds the log after `seq` into the vnode's stored projection: what a crash left unwritten.
+   * When that write fails (a full disk, say) the states wait in memory, readable, with the
+   * lag row in place, as after any failed projection write: the node still starts.
+   */
   private catchUp(vnode: number, seq: number): void {
     // Nothing is unwritten yet at start-up, so a read is of the stored projection.
-    const states = this.foldLog(vnode, seq, (key) => this.read(vnode, key));
-    this.storeStates(vnode, [...states].map(([key, state]) => [key, state === EMPTY_STATE ? null : encodeState(state)]));
+    const folded = this.foldLog(vnode, seq, (key) => this.read(vnode, key));
+    const states: [string, Uint8Array | null][] = [];
+    for (const [key, state] of folded) {
+      const after = state === EMPTY_STATE ? null : encodeState(state);
+      const stored = this.readBytes(vnode, key) !== null;
+      if (stored !== (after !== null)) this.keyCounts.set(vnode, (this.keyCounts.get(vnode) ?? 0) + (after === null ? -1 : 1));
+      states.push([key, after]);
+    }
+    try {
+      this.storeStates(vnode, states);
+    } catch {
+      this.stats.projectionWriteFailures++;
+      this.unwritten.set(vnode, { states: new Map(states), since: this.opts.now() });
+      this.writeDue.add(vnode);
+    }
     this.stats.catchUpVnodes++;
     this.stats.catchUpEntries += this.head(vnode) - seq;
   }
@@ -858,10 +876,20 @@ export class LogStore {
     while (this.queue.length > 0 || this.flushScheduled || this.hasSnapshotWork() || this.writeDue.size > 0) await new Promise((r) => setImmediate(r));
   }
 
-  /** Waits for queued writes to commit, writes the unwritten projection (so the next start has no log to fold), then closes. */
+  /**
+   * Waits for queued writes to commit, writes the unwritten projection (so the next start has
+   * no log to fold; on a full disk it is left for that fold), then closes.
+   */
   async close(): Promise<void> {
     while (this.queue.length > 0 || this.flushScheduled) await new Promise((r) => setImmediate(r));
-    for (const vnode of [...this.unwritten.keys()]) this.writeProjection(vnode);
+    for (const vnode of [...this.unwritten.keys()]) {
+      try {
+        this.writeProjection(vnode);
+      } catch {
+        // Safe in the log, with the lag row in place: the next start folds them.
+        this.stats.projectionWriteFailures++;
+      }
+    }
     this.closed = true;
     clearTimeout(this.ageTimer);
     this.db.close();

@@ -16,7 +16,7 @@ export interface MetricSources {
   handoff: () => { transfersCompleted: number; keysSent: number; bytesSent: number; running: number };
   storage: () => { fileBytes: number; walBytes: number; logEntries: number; snapshotKeys: number; keys: number; commits: number; snapshots: number; snapshotBacklog: number; unwrittenStates: number; projectionWrites: number; projectionWriteFailures: number; snapshotFailures: number };
   ring: () => { epoch: number; owned: number; replicated: number; membersUp: number; membersDown: number };
-  checkpoints: () => { restarts: number; restartsDeferred: number; restartsGivenUp: number };
+  checkpoints: () => { restarts: number; restartsDeferred: number; restartsGivenUp: number; failures: number };
 }
 
 export type Operation = "get" | "put" | "delete";
@@ -96,6 +96,7 @@ export class Metrics {
     counter("ringlog_wal_rewinds_total", "RESTART checkpoints that rewound the write-ahead log", () => sources.checkpoints().restarts);
     counter("ringlog_wal_rewinds_deferred_total", "WAL rewinds not started because a reader pinned older frames", () => sources.checkpoints().restartsDeferred);
     counter("ringlog_wal_rewinds_given_up_total", "WAL rewinds that waited RINGLOG_WAL_RESTART_WAIT_MS on a reader and gave up", () => sources.checkpoints().restartsGivenUp);
+    counter("ringlog_wal_checkpoint_failures_total", "WAL checkpoints that failed (a full disk, say) and were tried again at the next interval", () => sources.checkpoints().failures);
     gauge("ringlog_log_entries", "Log entries not yet compacted into a snapshot", () => sources.storage().logEntries);
     gauge("ringlog_snapshot_keys", "Keys held in vnode snapshots", () => sources.storage().snapshotKeys);
     gauge("ringlog_keys", "Keys in the projection (live, siblings or tombstones)", () => sources.storage().keys);

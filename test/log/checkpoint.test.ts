@@ -5,7 +5,8 @@
  */
 import { afterAll, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { emptyContext } from "../../src/clock/context.ts";
 import { EMPTY_STATE, applyEvent } from "../../src/clock/fold.ts";
 import { DEFAULTS } from "../../src/config/settings.ts";
@@ -121,3 +122,19 @@ test("an outside reader (a backup, say) delays commits by at most the RESTART wa
   await checkpointer.stop();
   await store.close();
 }, 60_000);
+
+test("a checkpoint that fails is counted and tried again at the next interval: the thread lives on", async () => {
+  const dir = tempDir("ringlog-checkpoint-");
+  dirs.push(dir);
+  // Not a database: every checkpoint fails, as on a full disk, but at once.
+  const path = join(dir, "not-a-database");
+  writeFileSync(path, Buffer.alloc(8_192, 7));
+  const checkpointer = await Checkpointer.start(path, { intervalMs: 5, restartPages: 64, restartWaitMs: 100 });
+  const deadline = Date.now() + 5_000;
+  while (checkpointer.stats.failures < 3 && Date.now() < deadline) await Bun.sleep(10);
+  expect(checkpointer.stats.failures).toBeGreaterThanOrEqual(3);
+  // A dead thread never answers the stop; stop() then gives up after 2 s.
+  const stopping = performance.now();
+  await checkpointer.stop();
+  expect(performance.now() - stopping).toBeLessThan(1_000);
+});

@@ -404,6 +404,61 @@ describe("the projection written behind the log", () => {
     await store.close();
   }, 30_000);
 
+  describe("on a full disk (SQLite's max_page_count holding the file at its size)", () => {
+    const NEVER = { projectionFlushKeys: 1_000_000, projectionFlushMs: 600_000 };
+    const fill = (db: Database) => db.exec(`PRAGMA max_page_count = ${(db.query("PRAGMA page_count").get() as { page_count: number }).page_count}`);
+    const keysOf = (vnode: number) => Array.from({ length: 100_000 }, (_, i) => `k${i}`).filter((k) => vnodeOf(k, 64) === vnode).slice(0, 50);
+    const valueOf = (store: LogStore, vnode: number, key: string) => new TextDecoder().decode(store.read(vnode, key).siblings[0]!.value!);
+    // Values large enough that their states need more pages than the file has free.
+    const big = (key: string) => `v-${key}-`.padEnd(2_000, "x");
+
+    test("a node whose crash left states to fold starts anyway: they wait in memory, readable, and are written once there is room", async () => {
+      const dir = fresh();
+      const node = openNode(dir, 10_000, 512, NEVER);
+      const keys = keysOf(9);
+      await Promise.all(keys.map((key) => node.coordinator.write({ key, value: bytes(big(key)), contentType: "", context: null })));
+      node.store.holdCommits();
+      node.db.close();
+
+      const db = openDatabase(dir, TUNING);
+      fill(db);
+      const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: 10_000, snapshotTailRatio: 1_000, ...NEVER, now: Date.now });
+      expect(store.stats.catchUpVnodes).toBe(1);
+      expect(store.stats.projectionWriteFailures).toBe(1);
+      expect(storedRows(db)).toEqual([]);
+      expect(lagRows(db).map((r) => r.vnode)).toEqual([9]);
+      for (const key of keys) expect(valueOf(store, 9, key)).toBe(big(key));
+      expect(store.sizes().keys).toBe(keys.length);
+
+      db.exec("PRAGMA max_page_count = 1073741823");
+      const started = Date.now();
+      while (lagRows(db).length > 0) {
+        expect(Date.now() - started).toBeLessThan(5_000);
+        await Bun.sleep(50);
+      }
+      expect(storedRows(db).map((r) => r.key).sort()).toEqual([...keys].sort());
+      expect(store.sizes().unwrittenStates).toBe(0);
+      await store.close();
+    });
+
+    test("closing leaves the states it cannot write to the next start's fold, and closes", async () => {
+      const dir = fresh();
+      const node = openNode(dir, 10_000, 512, NEVER);
+      const keys = keysOf(11);
+      await Promise.all(keys.map((key) => node.coordinator.write({ key, value: bytes(big(key)), contentType: "", context: null })));
+      fill(node.db);
+      await node.store.close();
+      expect(node.store.stats.projectionWriteFailures).toBe(1);
+
+      const again = openNode(dir, 10_000, 512, NEVER);
+      expect(again.store.stats.catchUpVnodes).toBe(1);
+      expect(again.store.stats.projectionWriteFailures).toBe(0);
+      expect(storedRows(again.db).map((r) => r.key).sort()).toEqual([...keys].sort());
+      for (const key of keys) expect(valueOf(again.store, 11, key)).toBe(big(key));
+      await again.store.close();
+    });
+  });
+
   test("statesAfter pages through stored and unwritten states alike, in SQLite's key order, none skipped or repeated", async () => {
     const dir = fresh();
     const never = { projectionFlushKeys: 1_000_000, projectionFlushMs: 600_000 };
