@@ -73,6 +73,8 @@ export interface CoordinatorCounters {
   readRepairs: number;
   fallbackWrites: number;
   localHints: number;
+  /** Hints this coordinator could not store (a full disk, say): the owner gets those writes from anti-entropy. */
+  localHintFailures: number;
   quorumFailures: number;
   /** Writes an incoming primary did not take while its vnode was being handed off (anti-entropy repairs them). */
   handoffWritesMissed: number;
@@ -134,7 +136,7 @@ class Round {
 }
 
 export class Coordinator {
-  readonly counters: CoordinatorCounters = { readRepairs: 0, fallbackWrites: 0, localHints: 0, quorumFailures: 0, handoffWritesMissed: 0 };
+  readonly counters: CoordinatorCounters = { readRepairs: 0, fallbackWrites: 0, localHints: 0, localHintFailures: 0, quorumFailures: 0, handoffWritesMissed: 0 };
   /** Preference lists of the current ring, computed once per ring (they are on every request's path). */
   private placement: { ring: Ring; n: number; lists: PreferenceList[]; incoming: string[][] } | undefined;
 
@@ -307,8 +309,13 @@ export class Coordinator {
           round.settle(f, false, false);
         }
       }
-      this.o.hints.add(owner, vnode, entries);
-      this.counters.localHints++;
+      // Nothing awaits this task: thrown from it, a failure would end the process.
+      try {
+        this.o.hints.add(owner, vnode, entries);
+        this.counters.localHints++;
+      } catch {
+        this.counters.localHintFailures++;
+      }
     };
 
     for (const node of primaries) {

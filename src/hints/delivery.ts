@@ -30,7 +30,12 @@ export class HintDelivery {
   start(): void {
     const loop = async () => {
       if (this.stopped) return;
-      await this.deliverOnce();
+      try {
+        await this.deliverOnce();
+      } catch (err) {
+        // Reading the queues failed (the database busy, say); thrown from the timer, it would end the process.
+        this.opts.logger.warn({ err: (err as Error).message }, "hint delivery pass failed; the next one retries");
+      }
       if (!this.stopped) this.timer = setTimeout(loop, this.opts.intervalMs);
     };
     this.timer = setTimeout(loop, this.opts.intervalMs);

@@ -9,7 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 
 /** What the node reports at scrape time. */
 export interface MetricSources {
-  coordinator: () => { readRepairs: number; fallbackWrites: number; localHints: number; quorumFailures: number; handoffWritesMissed: number };
+  coordinator: () => { readRepairs: number; fallbackWrites: number; localHints: number; localHintFailures: number; quorumFailures: number; handoffWritesMissed: number };
   forwarded: () => number;
   hints: () => { queued: number; delivered: number; failedDeliveries: number };
   antiEntropy: () => { exchanges: number; keysRepaired: number; bytesSent: number; tombstonesCollected: number };
@@ -73,6 +73,7 @@ export class Metrics {
     counter("ringlog_quorum_failures_total", "Operations answered 503 because the quorum was not met in time", () => sources.coordinator().quorumFailures);
     counter("ringlog_fallback_writes_total", "Writes a fallback node took for an unreachable primary (sloppy quorum)", () => sources.coordinator().fallbackWrites);
     counter("ringlog_local_hints_total", "Writes this coordinator kept as hints itself (no fallback reachable)", () => sources.coordinator().localHints);
+    counter("ringlog_local_hint_failures_total", "Hints this coordinator could not store (a full disk, say); anti-entropy brings those writes to their owner", () => sources.coordinator().localHintFailures);
     counter("ringlog_read_repairs_total", "Replicas brought up to date by read repair", () => sources.coordinator().readRepairs);
     counter("ringlog_forwarded_requests_total", "Client requests relayed to a primary of their key", sources.forwarded);
     counter("ringlog_hints_delivered_total", "Hints delivered to their owner (or its successors)", () => sources.hints().delivered);
