@@ -96,6 +96,7 @@ async function runNode(settings: Settings, given: NodeDeps): Promise<RunningNode
     snapshotTailRatio: settings.snapshotTailRatio,
     projectionFlushKeys: settings.projectionFlushKeys,
     projectionFlushMs: settings.projectionFlushMs,
+    busyWaitMs: settings.storageBusyWaitMs,
     now: deps.now,
   });
   checkpointer.committer = store;

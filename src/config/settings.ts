@@ -32,6 +32,8 @@ export interface Settings {
   walCheckpointIntervalMs: number;
   /** Longest a RESTART checkpoint waits on readers, with commits held, before it gives up until later. */
   walRestartWaitMs: number;
+  /** Longest queued writes wait for a write lock another connection holds before they fail. */
+  storageBusyWaitMs: number;
   /** Bytes of the database file SQLite may memory-map for reads. */
   mmapBytes: number;
   /** Most writes one group commit (one transaction) takes. */
@@ -120,6 +122,7 @@ export const DEFAULTS: Settings = {
   walCheckpointPages: 32_768,
   walCheckpointIntervalMs: 250,
   walRestartWaitMs: 200,
+  storageBusyWaitMs: 5_000,
   mmapBytes: 256 * 1024 * 1024,
   groupCommitMaxBatch: 512,
   snapshotEvery: 10_000,
@@ -198,6 +201,7 @@ function validate(s: Settings): void {
     "walCheckpointPages",
     "walCheckpointIntervalMs",
     "walRestartWaitMs",
+    "storageBusyWaitMs",
     "snapshotEvery",
     "projectionFlushMs",
     "requestTimeoutMs",

@@ -40,6 +40,9 @@ export interface DatabaseTuning {
 
 export const databasePath = (dataDir: string) => join(dataDir, "ringlog.db");
 
+/** Longest one statement of the node's connection waits on a lock inside SQLite. */
+export const BUSY_SLICE_MS = 5;
+
 export function openDatabase(dataDir: string, tuning: DatabaseTuning, migrations = readMigrations()): Database {
   mkdirSync(dataDir, { recursive: true });
   const db = new Database(databasePath(dataDir), { create: true, strict: true });
@@ -52,7 +55,9 @@ export function openDatabase(dataDir: string, tuning: DatabaseTuning, migrations
   // After a checkpoint the WAL file is cut back to this, so it stays bounded on disk.
   db.exec(`PRAGMA journal_size_limit = ${tuning.walCheckpointPages * 4096}`);
   db.exec(`PRAGMA mmap_size = ${tuning.mmapBytes}`);
-  db.exec("PRAGMA busy_timeout = 5000");
+  // A lock held by another connection is waited for in the event loop (see the store's
+  // commits), not in SQLite's busy handler, which would block every request meanwhile.
+  db.exec(`PRAGMA busy_timeout = ${BUSY_SLICE_MS}`);
   db.exec("PRAGMA cache_size = -65536");
   try {
     migrate(db, migrations);

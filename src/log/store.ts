@@ -32,6 +32,8 @@ export interface WriteOutcome {
 interface Pending {
   vnode: number;
   key: string;
+  /** When the write was queued. */
+  since: number;
   decide: (state: KeyState) => Decision;
   resolve: (o: WriteOutcome) => void;
   reject: (e: Error) => void;
@@ -58,6 +60,8 @@ export interface StoreOptions {
   projectionFlushKeys: number;
   /** Longest a changed state waits in memory before its vnode is written. */
   projectionFlushMs: number;
+  /** Longest queued writes wait for a write lock another connection holds (default 5 s). */
+  busyWaitMs?: number;
   now: () => number;
 }
 
@@ -72,6 +76,8 @@ export interface StoreStats {
   projectionWriteFailures: number;
   /** Steps of background snapshot work that failed (and were retried later). */
   snapshotFailures: number;
+  /** Commits tried again because another connection held the write lock. */
+  commitBusyRetries: number;
   /** At start-up: vnodes whose stored projection lagged (a crash), and the log entries folded to catch them up. */
   catchUpVnodes: number;
   catchUpEntries: number;
@@ -92,6 +98,11 @@ const SNAPSHOT_ROWS_PER_STEP = 1024;
 const LIMIT_SPREAD = 0.5;
 /** Background work that failed (a projection write, a snapshot step) is tried again this much later. */
 const RETRY_MS = 1_000;
+/** A commit that met another connection's write lock is tried again this much later. */
+const BUSY_RETRY_MS = 20;
+const DEFAULT_BUSY_WAIT_MS = 5_000;
+
+const isBusy = (err: unknown) => (err as { code?: string }).code === "SQLITE_BUSY";
 /** The fixed factor, in [1, 1 + LIMIT_SPREAD), a vnode's limits are stretched by. */
 const stretch = (vnode: number) => 1 + LIMIT_SPREAD * ((vnode * 0.6180339887) % 1);
 
@@ -152,6 +163,8 @@ export class LogStore {
   private closed = false;
   /** Commits and snapshots wait while the checkpointer rewinds the WAL. */
   private held = false;
+  /** The last commit found the write lock held by another connection. */
+  private busy = false;
   private snapshotScheduled = false;
   /**
    * Per vnode, what the stored projection lacks. Each such vnode has a row in projection_lag
@@ -163,7 +176,7 @@ export class LogStore {
   private readonly writeDue = new Set<number>();
   private writeScheduled = false;
   private ageTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0, projectionWrites: 0, projectionWriteFailures: 0, snapshotFailures: 0, catchUpVnodes: 0, catchUpEntries: 0 };
+  readonly stats: StoreStats = { commits: 0, eventsAppended: 0, snapshots: 0, largestBatch: 0, projectionWrites: 0, projectionWriteFailures: 0, snapshotFailures: 0, commitBusyRetries: 0, catchUpVnodes: 0, catchUpEntries: 0 };
   /** Told of every committed state change, in commit order (anti-entropy keeps its trees with it). */
   onChange: ((changes: StateChange[]) => void) | undefined;
 
@@ -290,7 +303,7 @@ export class LogStore {
     if (this.closed) return Promise.reject(new Error("store is closed"));
     return new Promise((resolve, reject) => {
       const span = tracer.startSpan("log.commit", { attributes: { "ringlog.vnode": vnode } });
-      this.queue.push({ vnode, key, decide, resolve, reject, span });
+      this.queue.push({ vnode, key, since: this.opts.now(), decide, resolve, reject, span });
       this.scheduleFlush();
     });
   }
@@ -324,11 +337,17 @@ export class LogStore {
     this.scheduleWriteNext();
   }
 
-  /** Everything queued until the next turn of the event loop goes into one transaction. */
+  /**
+   * Everything queued until the next turn of the event loop goes into one transaction. While
+   * another connection holds the write lock, commits are tried again every BUSY_RETRY_MS: the
+   * writes wait in the queue and the event loop goes on serving reads, where SQLite's busy
+   * handler (5 s here before) blocked every request of the node.
+   */
   private scheduleFlush(): void {
     if (this.flushScheduled || this.held || this.queue.length === 0) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    if (this.busy) setTimeout(() => this.flush(), BUSY_RETRY_MS);
+    else setImmediate(() => this.flush());
   }
 
   private flush(): void {
@@ -397,7 +416,18 @@ export class LogStore {
       for (const [v, s] of headsBefore) this.heads.set(v, s);
       // Its copies of pending keys were rolled back with the commit.
       this.abandonBuilding();
-      for (const p of batch) {
+      let failed = batch;
+      if (isBusy(err)) {
+        // Nothing was decided (BEGIN IMMEDIATE is where the lock is taken): the writes that
+        // have not waited busyWaitMs yet go back to the front of the queue.
+        this.busy = true;
+        const oldest = this.opts.now() - (this.opts.busyWaitMs ?? DEFAULT_BUSY_WAIT_MS);
+        failed = batch.filter((p) => p.since <= oldest);
+        this.queue.unshift(...batch.filter((p) => p.since > oldest));
+        this.stats.commitBusyRetries++;
+        this.scheduleFlush();
+      }
+      for (const p of failed) {
         p.span.recordException(err as Error);
         p.span.setStatus({ code: SpanStatusCode.ERROR, message: "commit failed" });
         p.span.end();
@@ -406,6 +436,7 @@ export class LogStore {
       return;
     }
 
+    this.busy = false;
     for (const a of appended) this.directory.append(a.vnode, a.seq, a.id);
     if (this.opts.projectionFlushKeys > 0) this.keepUnwritten(changes);
     this.stats.commits++;

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { Database } from "bun:sqlite";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { encodeState, statesEqual } from "../../src/clock/fold.ts";
+import { EMPTY_STATE, applyEvent, encodeState, statesEqual } from "../../src/clock/fold.ts";
 import { stateDigest } from "../../src/antientropy/merkle.ts";
 import { vnodeOf } from "../../src/ring/partition.ts";
 import { DEFAULTS } from "../../src/config/settings.ts";
@@ -155,6 +155,72 @@ describe("entries shipped from other nodes", () => {
   });
 });
 
+describe("a write lock held by another connection", () => {
+  const openLocked = (busyWaitMs: number) => {
+    const dir = fresh();
+    const db = openDatabase(dir, TUNING);
+    const identity = loadIdentity(db, "n1", 64, Math.random);
+    const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: 10_000, snapshotTailRatio: 1_000, ...WRITE_BEHIND, busyWaitMs, now: Date.now });
+    const other = new Database(join(dir, "ringlog.db"));
+    other.exec("PRAGMA busy_timeout = 0");
+    return { store, identity, other };
+  };
+  let counter = 0;
+  const put = (store: LogStore, key: string) =>
+    store.write(0, key, (state) => {
+      const event = { key, dot: { actor: "a", counter: ++counter }, context: emptyContext(), value: bytes(key), contentType: "", ts: 0 };
+      return { entry: { kind: "event" as const, event }, next: applyEvent(state, event) };
+    });
+  /** How late a 10 ms timer fires while `during` runs: the event loop's longest stall, about. */
+  const timerLateness = async (ms: number) => {
+    let worst = 0;
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      const at = performance.now();
+      await Bun.sleep(10);
+      worst = Math.max(worst, performance.now() - at - 10);
+    }
+    return worst;
+  };
+
+  test("queued writes wait in the event loop, which goes on serving, and commit once the lock is gone", async () => {
+    const { store, other } = openLocked(5_000);
+    await put(store, "before");
+    other.exec("BEGIN IMMEDIATE");
+    let settled = false;
+    const write = put(store, "during").finally(() => (settled = true));
+    // SQLite's busy handler (5 s before) would have blocked the event loop, timers included.
+    expect(await timerLateness(500)).toBeLessThan(200);
+    expect(settled).toBe(false);
+    expect(store.stats.commitBusyRetries).toBeGreaterThan(3);
+    expect(store.read(0, "before")).not.toBe(EMPTY_STATE);
+    other.exec("COMMIT");
+    const outcome = await write;
+    expect(outcome.appended).toBe(true);
+    expect(store.read(0, "during")).not.toBe(EMPTY_STATE);
+    other.close();
+    await store.close();
+  });
+
+  test("writes that have waited busyWaitMs fail; the next ones commit once the lock is gone", async () => {
+    const { store, other } = openLocked(300);
+    other.exec("BEGIN IMMEDIATE");
+    const started = performance.now();
+    const failed = await put(store, "late").then(
+      () => undefined,
+      (err: { code?: string }) => err,
+    );
+    expect(failed?.code).toBe("SQLITE_BUSY");
+    expect(performance.now() - started).toBeGreaterThanOrEqual(300);
+    expect(performance.now() - started).toBeLessThan(1_500);
+    other.exec("COMMIT");
+    expect((await put(store, "after")).appended).toBe(true);
+    expect(store.read(0, "late")).toBe(EMPTY_STATE);
+    other.close();
+    await store.close();
+  });
+});
+
 describe("snapshots and rebuild", () => {
   test("a snapshot step that fails (the database locked from outside) is tried again later, and the snapshot completes once it can", async () => {
     const dir = fresh();
@@ -166,7 +232,7 @@ describe("snapshots and rebuild", () => {
     const other = new Database(join(dir, "ringlog.db"));
     other.exec("PRAGMA busy_timeout = 0");
     other.exec("BEGIN IMMEDIATE");
-    // The step waits out the busy timeout (5 s), fails, and is tried again a second later.
+    // The step fails (SQLite waits 5 ms for a lock, no more) and is tried again a second later.
     while (store.stats.snapshotFailures === 0) await Bun.sleep(50);
     expect(store.stats.snapshots).toBe(0);
     other.exec("COMMIT");
@@ -391,7 +457,7 @@ describe("the projection written behind the log", () => {
     const other = new Database(join(dir, "ringlog.db"));
     other.exec("PRAGMA busy_timeout = 0");
     other.exec("BEGIN IMMEDIATE");
-    // The write is due within 100 ms and then waits out the busy timeout (5 s) before failing.
+    // The write is due within 100 ms and fails at once (SQLite waits 5 ms for a lock, no more).
     while (store.stats.projectionWriteFailures === 0) await Bun.sleep(50);
     expect(storedRows(db)).toEqual([]);
     expect(store.sizes().unwrittenStates).toBe(1);
