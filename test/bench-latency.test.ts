@@ -1,8 +1,18 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { type Histogram, summarize, wrkCorrect, wrkInterval, wrkUncorrect } from "../benchmarks/lib/latency.ts";
+import { type Histogram, summarize, wrkInterval, wrkUncorrect } from "../benchmarks/lib/latency.ts";
 import { StallWatch } from "../benchmarks/lib/stall.ts";
 import { spreadConnections } from "../benchmarks/lib/wrk.ts";
+
+/** A model of wrk's stats_correct, applied to a copy: what wrk reports for a measured histogram. */
+function wrkCorrect(measured: Histogram, interval: number): Histogram {
+  const out = new Map(measured);
+  for (const [n, count] of measured) {
+    if (n < 2 * interval) continue;
+    for (let m = n - interval; m > interval; m -= interval) out.set(m, (out.get(m) ?? 0) + count);
+  }
+  return out;
+}
 
 const histogram = fc
   .array(fc.tuple(fc.integer({ min: 1, max: 200_000 }), fc.integer({ min: 1, max: 50 })), { maxLength: 60 })

@@ -20,16 +20,6 @@ export function wrkInterval(durationUs: number, responses: number, connections: 
   return perConnection > 0 ? Math.floor(durationUs / perConnection) : Infinity;
 }
 
-/** wrk's stats_correct, applied to a copy: what wrk reports for a measured histogram. */
-export function wrkCorrect(measured: Histogram, interval: number): Histogram {
-  const out = new Map(measured);
-  for (const [n, count] of measured) {
-    if (n < 2 * interval) continue;
-    for (let m = n - interval; m > interval; m -= interval) out.set(m, (out.get(m) ?? 0) + count);
-  }
-  return out;
-}
-
 /**
  * The measured histogram behind a corrected one. A value n above the interval received one
  * sample for each measured sample at n + interval, n + 2·interval, …, so going down from the

@@ -22,7 +22,7 @@ const AUTOCANNON = `autocannon ${autocannonVersion} under node, one process, pip
 function loadToolConfig(options: BenchOptions): string {
   if (options.loadTool === "autocannon") return `${AUTOCANNON}; its connections go round-robin over the target nodes`;
   return (
-    `wrk ${wrkVersion()}, one process with one thread per target node, the connections spread as evenly as they divide (64 over 3 nodes: 22, 21, 21), pipelining 1; ` +
+    `wrk ${wrkVersion()}, one process per target node, each with one thread and its share of the connections (as even as they divide: 64 over 3 nodes is 22, 21, 21), pipelining 1; ` +
     `the unmeasured preload goes through ${AUTOCANNON}`
   );
 }

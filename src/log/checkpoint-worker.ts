@@ -56,7 +56,7 @@ function checkpoint(mode: "PASSIVE" | "RESTART"): Pass {
 /**
  * A checkpoint that fails (the disk full, say) is counted and tried again at the next tick.
  * Thrown out of the timer it would end this thread, and with it every checkpoint until the
- * node restarts, while the WAL grew without bound.
+ * node restarts.
  */
 function tick(restartPages: number): void {
   if (restartDue) return;

@@ -43,6 +43,9 @@ export const databasePath = (dataDir: string) => join(dataDir, "ringlog.db");
 /** Longest one statement of the node's connection waits on a lock inside SQLite. */
 export const BUSY_SLICE_MS = 5;
 
+/** The error SQLite gives when another connection holds the lock a statement needs. */
+export const isBusy = (err: unknown) => (err as { code?: string }).code === "SQLITE_BUSY";
+
 export function openDatabase(dataDir: string, tuning: DatabaseTuning, migrations = readMigrations()): Database {
   mkdirSync(dataDir, { recursive: true });
   const db = new Database(databasePath(dataDir), { create: true, strict: true });

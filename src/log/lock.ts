@@ -12,13 +12,13 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { isBusy } from "./database.ts";
 
-export const LOCK_FILE = "node.lock";
+const LOCK_FILE = "node.lock";
 
 export class DataDirInUseError extends Error {}
 
 export interface DataDirLock {
-  readonly path: string;
   release(): void;
 }
 
@@ -38,7 +38,7 @@ export function lockDataDir(dataDir: string, holder: { nodeId: string; pid: numb
     }).exclusive();
   } catch (err) {
     db.close();
-    if ((err as { code?: string }).code === "SQLITE_BUSY") {
+    if (isBusy(err)) {
       throw new DataDirInUseError(
         `data folder ${dataDir} is in use by another Ringlog process (it holds ${path}); stop that process or give this one its own --data`,
       );
@@ -47,7 +47,6 @@ export function lockDataDir(dataDir: string, holder: { nodeId: string; pid: numb
   }
   let released = false;
   return {
-    path,
     release() {
       if (released) return;
       released = true;

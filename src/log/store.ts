@@ -18,6 +18,7 @@ import { type KeyState, EMPTY_STATE, decodeState, encodeState, isTombstone, stat
 import { type LogEntry, applyEntry, decodeEntry, encodeEntry, entryKey } from "./entry.ts";
 import { tracer } from "../telemetry/tracing.ts";
 import { LogDirectory } from "./directory.ts";
+import { isBusy } from "./database.ts";
 
 /** What a write decides, given the key's current state inside the commit. */
 export type Decision = { entry: LogEntry; next: KeyState } | { reject: Error } | { unchanged: true };
@@ -101,8 +102,6 @@ const RETRY_MS = 1_000;
 /** A commit that met another connection's write lock is tried again this much later. */
 const BUSY_RETRY_MS = 20;
 const DEFAULT_BUSY_WAIT_MS = 5_000;
-
-const isBusy = (err: unknown) => (err as { code?: string }).code === "SQLITE_BUSY";
 /** The fixed factor, in [1, 1 + LIMIT_SPREAD), a vnode's limits are stretched by. */
 const stretch = (vnode: number) => 1 + LIMIT_SPREAD * ((vnode * 0.6180339887) % 1);
 
@@ -242,7 +241,6 @@ export class LogStore {
       this.keyCounts.set(r.vnode, r.n);
     }
     for (const r of db.query<{ vnode: number; seq: number }, []>("SELECT vnode, seq FROM projection_lag").all()) this.catchUp(r.vnode, r.seq);
-    this.scheduleWriteNext();
     this.scheduleSnapshotNext();
   }
 
@@ -253,20 +251,23 @@ export class LogStore {
    */
   private catchUp(vnode: number, seq: number): void {
     // Nothing is unwritten yet at start-up, so a read is of the stored projection.
-    const folded = this.foldLog(vnode, seq, (key) => this.read(vnode, key));
+    const stored = new Set<string>();
+    const folded = this.foldLog(vnode, seq, (key) => {
+      const state = this.read(vnode, key);
+      if (state !== EMPTY_STATE) stored.add(key);
+      return state;
+    });
     const states: [string, Uint8Array | null][] = [];
     for (const [key, state] of folded) {
       const after = state === EMPTY_STATE ? null : encodeState(state);
-      const stored = this.readBytes(vnode, key) !== null;
-      if (stored !== (after !== null)) this.keyCounts.set(vnode, (this.keyCounts.get(vnode) ?? 0) + (after === null ? -1 : 1));
+      if (stored.has(key) !== (after !== null)) this.keyCounts.set(vnode, (this.keyCounts.get(vnode) ?? 0) + (after === null ? -1 : 1));
       states.push([key, after]);
     }
     try {
       this.storeStates(vnode, states);
     } catch {
-      this.stats.projectionWriteFailures++;
       this.unwritten.set(vnode, { states: new Map(states), since: this.opts.now() });
-      this.writeDue.add(vnode);
+      this.retryProjectionLater(vnode);
     }
     this.stats.catchUpVnodes++;
     this.stats.catchUpEntries += this.head(vnode) - seq;
@@ -506,17 +507,23 @@ export class LogStore {
         try {
           this.writeProjection(vnode);
         } catch {
-          // The database is busy or full: the states stay in memory and the lag row in place,
-          // so nothing is lost, only written later.
-          this.stats.projectionWriteFailures++;
-          setTimeout(() => {
-            this.writeDue.add(vnode);
-            this.scheduleWriteNext();
-          }, RETRY_MS).unref();
+          this.retryProjectionLater(vnode);
         }
       }
       this.scheduleWriteNext();
     });
+  }
+
+  /**
+   * A projection write failed (the database busy or full): the states stay in memory and the
+   * lag row in place, so nothing is lost, only written later.
+   */
+  private retryProjectionLater(vnode: number): void {
+    this.stats.projectionWriteFailures++;
+    setTimeout(() => {
+      this.writeDue.add(vnode);
+      this.scheduleWriteNext();
+    }, RETRY_MS).unref();
   }
 
   /** Writes the vnode's unwritten states to the stored projection, in key order, and clears its lag. */
