@@ -124,6 +124,7 @@ async function runNode(settings: Settings, given: NodeDeps): Promise<RunningNode
   const metrics: Metrics = new Metrics(settings.nodeId, {
     coordinator: () => coordinator.counters,
     forwarded: () => kvCounters.forwarded,
+    fastPath: () => httpCounters.fastPathRequests,
     hints: () => ({ queued: hints.total(), delivered: hints.delivered, failedDeliveries: hints.failedDeliveries }),
     antiEntropy: () => antiEntropy.stats,
     checkpoints: () => checkpointer.stats,
@@ -199,6 +200,7 @@ async function runNode(settings: Settings, given: NodeDeps): Promise<RunningNode
   let ready = false;
   const health = { status: "ok" as const, node: identity.nodeId };
   const kvCounters = { forwarded: 0 };
+  const httpCounters = { fastPathRequests: 0 };
   const app = await buildServer({
     spec: loadSpec(),
     logger,
@@ -209,13 +211,17 @@ async function runNode(settings: Settings, given: NodeDeps): Promise<RunningNode
     requestTimeoutMs: settings.requestTimeoutMs,
     keepAliveTimeoutMs: settings.keepAliveTimeoutMs,
     connectionTimeoutMs: settings.connectionTimeoutMs,
+    fastPath: settings.httpFastPath,
+    counters: httpCounters,
     guards: {
       clusterSecret: internalAuthorizer({ secret: settings.clusterSecret, ...(faults ? { faults } : {}) }),
       apiToken: apiTokenGuard(settings.apiToken),
     },
-    handlers: {
+    dataHandlers: {
       ...kvHandlers({ coordinator, membership, transport, limits: settings, counters: kvCounters }),
       ...internalHandlers({ antiEntropy, store, hints, membership, logger, secret: settings.clusterSecret, partitions: settings.partitions, ...(faults ? { faults } : {}) }),
+    },
+    handlers: {
       ...adminHandlers({ membership, store, handoff, transport, logger, replicas: settings.replicas, partitions: settings.partitions }),
       ...clusterHandlers({
         antiEntropy,
@@ -226,7 +232,7 @@ async function runNode(settings: Settings, given: NodeDeps): Promise<RunningNode
         handoff,
         replicas: settings.replicas,
         partitions: settings.partitions,
-        counters: () => ({ ...coordinator.counters, ...kvCounters, ...replicas.traffic, ...store.stats, hintsDelivered: hints.delivered }),
+        counters: () => ({ ...coordinator.counters, ...kvCounters, ...httpCounters, ...replicas.traffic, ...store.stats, hintsDelivered: hints.delivered }),
         ...(faults ? { faults } : {}),
       }),
       getMetrics: async (_req, reply) => {

@@ -1,5 +1,4 @@
 /** Node-to-node routes: gossip, segment application, replica reads. Bodies are msgpack. */
-import type { FastifyReply, FastifyRequest } from "fastify";
 import { timingSafeEqual } from "node:crypto";
 import { packr } from "../event/event.ts";
 import type { HintStore } from "../hints/hints.ts";
@@ -13,7 +12,8 @@ import { isRing } from "../ring/ring.ts";
 import { PlanError, stageJoin } from "../ring/plan.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { RinglogError } from "../errors.ts";
-import type { Handler } from "./server.ts";
+import type { Guard } from "./server.ts";
+import type { DataHandler, RouteReply, RouteRequest } from "./fast-path.ts";
 import type { AaeRequest, AntiEntropy } from "../antientropy/antientropy.ts";
 
 export interface InternalDeps {
@@ -33,10 +33,10 @@ export function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** The public routes' bearer token check; open when no token is configured. */
-export function apiTokenGuard(token: string) {
-  return (req: FastifyRequest): void => {
-    if (token === "") return;
+/** The public routes' bearer token check; null (open) when no token is configured. */
+export function apiTokenGuard(token: string): Guard | null {
+  if (token === "") return null;
+  return (req) => {
     const auth = req.headers.authorization;
     if (typeof auth !== "string" || !auth.startsWith("Bearer ") || !sameSecret(auth.slice(7), token)) {
       throw new RinglogError("unauthorized", "this node requires an API token: Authorization: Bearer <token>");
@@ -44,8 +44,8 @@ export function apiTokenGuard(token: string) {
   };
 }
 
-export function internalAuthorizer(deps: Pick<InternalDeps, "secret" | "faults">) {
-  return (req: FastifyRequest): void => {
+export function internalAuthorizer(deps: Pick<InternalDeps, "secret" | "faults">): Guard {
+  return (req) => {
     const given = req.headers[SECRET_HEADER];
     if (deps.secret === "" || typeof given !== "string" || !sameSecret(given, deps.secret)) {
       throw new RinglogError("unauthorized", "internal routes need the cluster secret");
@@ -57,9 +57,9 @@ export function internalAuthorizer(deps: Pick<InternalDeps, "secret" | "faults">
   };
 }
 
-const sendPacked = (reply: FastifyReply, value: unknown) => reply.type(MSGPACK).send(Buffer.from(packr.pack(value)));
+const sendPacked = (reply: RouteReply, value: unknown) => reply.type(MSGPACK).send(Buffer.from(packr.pack(value)));
 
-function unpackBody<T>(req: FastifyRequest): T {
+function unpackBody<T>(req: RouteRequest): T {
   try {
     return packr.unpack(req.body as Buffer) as T;
   } catch {
@@ -69,7 +69,7 @@ function unpackBody<T>(req: FastifyRequest): T {
 
 const isPeer = (p: unknown): p is Peer => !!p && typeof (p as { id?: unknown }).id === "string" && typeof (p as { url?: unknown }).url === "string";
 
-export function internalHandlers(deps: InternalDeps): Record<string, Handler> {
+export function internalHandlers(deps: InternalDeps): Record<string, DataHandler> {
   const checkVnode = (v: unknown) => {
     if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= deps.partitions) throw new RinglogError("invalid_request", `bad vnode ${String(v)}`);
   };

@@ -1,5 +1,4 @@
 /** Handlers for the public key routes: raw values in, raw values or siblings out. */
-import type { FastifyReply, FastifyRequest } from "fastify";
 import { type KeyState, isEmpty, liveSiblings } from "../clock/fold.ts";
 import type { ConsistencyReport, Coordinator, Quorum } from "../coordinator/coordinator.ts";
 import { resolveQuorum } from "../coordinator/quorum.ts";
@@ -9,7 +8,7 @@ import { RinglogError } from "../errors.ts";
 import { currentOrigin } from "../telemetry/origin.ts";
 import type { components } from "./schema.gen.ts";
 import { CONTEXT_HEADER, decodeContextHeader, encodeContextHeader } from "./context-header.ts";
-import type { Handler } from "./server.ts";
+import type { DataHandler, RouteReply, RouteRequest } from "./fast-path.ts";
 
 type SiblingList = components["schemas"]["SiblingList"];
 
@@ -37,8 +36,8 @@ export interface KvDeps {
 }
 const DEFAULT_CONTENT_TYPE = "application/octet-stream";
 
-export function kvHandlers({ coordinator, membership, transport, limits, counters }: KvDeps): Record<string, Handler> {
-  const keyOf = (req: FastifyRequest): string => {
+export function kvHandlers({ coordinator, membership, transport, limits, counters }: KvDeps): Record<string, DataHandler> {
+  const keyOf = (req: RouteRequest): string => {
     // The key takes the rest of the path (see x-ringlog-rest-of-path in openapi.yaml).
     const key = (req.params as { "*": string })["*"];
     const bytes = Buffer.byteLength(key);
@@ -47,7 +46,7 @@ export function kvHandlers({ coordinator, membership, transport, limits, counter
     return key;
   };
 
-  const contextOf = (req: FastifyRequest) => {
+  const contextOf = (req: RouteRequest) => {
     const raw = req.headers[CONTEXT_HEADER];
     if (raw === undefined) return null;
     if (Array.isArray(raw)) throw new RinglogError("invalid_context", "send the context header once");
@@ -56,7 +55,7 @@ export function kvHandlers({ coordinator, membership, transport, limits, counter
 
   const origin = currentOrigin;
 
-  const quorumOf = (req: FastifyRequest, total: "r" | "w"): Quorum => {
+  const quorumOf = (req: RouteRequest, total: "r" | "w"): Quorum => {
     const q = req.query as Record<string, string | number | undefined>;
     const n = coordinator.replicaCount();
     const primaries = total === "r" ? "pr" : "pw";
@@ -66,7 +65,7 @@ export function kvHandlers({ coordinator, membership, transport, limits, counter
     };
   };
 
-  const withContext = (reply: FastifyReply, state: KeyState, report: ConsistencyReport) =>
+  const withContext = (reply: RouteReply, state: KeyState, report: ConsistencyReport) =>
     reply
       .header(CONTEXT_HEADER, encodeContextHeader(state.ctx))
       .header(SIBLINGS_HEADER, liveSiblings(state).length)
@@ -79,7 +78,7 @@ export function kvHandlers({ coordinator, membership, transport, limits, counter
    * marked with its ring epoch; the receiver coordinates whatever its own ring says, so a
    * request is never bounced around by nodes that disagree about ownership.
    */
-  const forwarded = async (req: FastifyRequest, reply: FastifyReply, key: string): Promise<boolean> => {
+  const forwarded = async (req: RouteRequest, reply: RouteReply, key: string): Promise<boolean> => {
     if (req.headers[FORWARDED_HEADER] !== undefined) return false;
     const target = coordinator.writeTarget(key);
     const peer = target ? membership.peer(target) : undefined;

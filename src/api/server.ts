@@ -3,7 +3,7 @@
  * request with the spec's schemas, answering every failure with the one error shape, and
  * tracing each request.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type onRequestHookHandler, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Span } from "@opentelemetry/api";
@@ -11,13 +11,19 @@ import type { Logger } from "pino";
 import { RinglogError, type ErrorBody } from "../errors.ts";
 import { tracer } from "../telemetry/tracing.ts";
 import { enforceRequestDeadline } from "./deadline.ts";
+import { type DataHandler, type FastRoute, type RouteReply, type RouteRequest, fastPath } from "./fast-path.ts";
 import { HTTP_METHODS, type OpenApiDocument, specRoutes } from "./spec.ts";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 
 export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+/** Throws a RinglogError when the caller may not use the route. */
+export type Guard = (req: RouteRequest) => void;
 
 export interface ServerOptions {
   spec: OpenApiDocument;
   handlers: Record<string, Handler>;
+  /** Handlers that need only what RouteRequest and RouteReply offer: the fast path may run them (see fast-path.ts). */
+  dataHandlers: Record<string, DataHandler>;
   logger: Logger;
   maxBodyBytes: number;
   /** Largest request head (request line and headers) the server reads. */
@@ -28,8 +34,11 @@ export interface ServerOptions {
   keepAliveTimeoutMs: number;
   connectionTimeoutMs: number;
   tracing: boolean;
-  /** Checks the caller against the security scheme the spec names for the route. */
-  guards: Record<"clusterSecret" | "apiToken", (req: FastifyRequest) => void>;
+  /** Runs the data handlers' plain requests on the fast path (see fast-path.ts). */
+  fastPath: boolean;
+  counters: { fastPathRequests: number };
+  /** Checks the caller against the security scheme the spec names for the route; null leaves the scheme open. */
+  guards: Record<"clusterSecret" | "apiToken", Guard | null>;
 }
 
 declare module "fastify" {
@@ -42,12 +51,12 @@ declare module "fastify" {
   }
 }
 
-export function sendError(reply: FastifyReply, err: RinglogError): FastifyReply {
-  return reply.code(err.status).type("application/json").send(err.toBody() satisfies ErrorBody);
+export function sendError<R extends RouteReply>(reply: R, err: RinglogError): R {
+  return reply.code(err.status).type("application/json").send(err.toBody() satisfies ErrorBody) as R;
 }
 
 /** Maps anything thrown or raised by fastify itself to a RinglogError. */
-function toRinglogError(err: unknown, req: FastifyRequest): RinglogError {
+function toRinglogError(err: unknown, req: { url: string; routeOptions?: { bodyLimit?: number } }): RinglogError {
   if (err instanceof RinglogError) return err;
   const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown[]; validationContext?: string };
   if (e.validation) {
@@ -56,7 +65,7 @@ function toRinglogError(err: unknown, req: FastifyRequest): RinglogError {
   }
   switch (e.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return new RinglogError("body_too_large", "request body is too large", { limit: Number(req.routeOptions.bodyLimit) });
+      return new RinglogError("body_too_large", "request body is too large", { limit: Number(req.routeOptions?.bodyLimit) });
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return new RinglogError("invalid_content_type", "the content type is not of the form type/subtype");
     case "FST_ERR_BAD_URL":
@@ -69,7 +78,24 @@ function toRinglogError(err: unknown, req: FastifyRequest): RinglogError {
   return new RinglogError("internal", "internal error");
 }
 
+/** Logs an error as its status deserves, in the request's trace, and answers it with the Error body. */
+function respondWithError(err: unknown, req: RouteRequest & { url: string }, reply: RouteReply, log: FastifyBaseLogger): void {
+  const mapped = toRinglogError(err, req as { url: string; routeOptions?: { bodyLimit?: number } });
+  // The handler may run outside the request's span context; its log lines must still carry the trace.
+  const write = () => {
+    if (mapped.status === 500) log.error({ err }, "request failed");
+    else if (mapped.status > 500) log.warn({ code: mapped.code, details: mapped.details }, mapped.message);
+    else log.debug({ code: mapped.code, status: mapped.status }, "request refused");
+  };
+  if (req.span) context.with(trace.setSpan(context.active(), req.span), write);
+  else write();
+  req.span?.recordException(err as Error);
+  sendError(reply, mapped);
+}
+
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  let dispatch: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+  let closing = false;
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -78,8 +104,17 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     keepAliveTimeout: opts.keepAliveTimeoutMs,
     connectionTimeout: opts.connectionTimeoutMs,
     return503OnClosing: true,
-    // Request heads may carry a context header of maxContextBytes plus the usual headers.
-    http: { maxHeaderSize: opts.maxHeaderBytes },
+    // The server fastify would make, with the data path's dispatch in front of fastify's.
+    serverFactory: (handler) => {
+      // Request heads may carry a context header of maxContextBytes plus the usual headers.
+      const server = createServer({ maxHeaderSize: opts.maxHeaderBytes }, (req, res) => {
+        if (closing || !dispatch?.(req, res)) handler(req, res);
+      });
+      server.keepAliveTimeout = opts.keepAliveTimeoutMs;
+      server.requestTimeout = opts.requestTimeoutMs;
+      server.setTimeout(opts.connectionTimeoutMs);
+      return server;
+    },
     clientErrorHandler: (err: NodeJS.ErrnoException & { code?: string }, socket: import("node:net").Socket) => {
       if (!socket.writable) return;
       const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
@@ -102,18 +137,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((err, req, reply) => {
-    const mapped = toRinglogError(err, req);
-    // The handler may run outside the request's span context; its log lines must still carry the trace.
-    const log = () => {
-      if (mapped.status === 500) req.log.error({ err }, "request failed");
-      else if (mapped.status > 500) req.log.warn({ code: mapped.code, details: mapped.details }, mapped.message);
-      else req.log.debug({ code: mapped.code, status: mapped.status }, "request refused");
-    };
-    if (req.span) context.with(trace.setSpan(context.active(), req.span), log);
-    else log();
-    req.span?.recordException(err as Error);
-    return sendError(reply, mapped);
+  app.setErrorHandler((err, req, reply) => respondWithError(err, req, reply, req.log));
+  // Requests arriving while the server closes are fastify's, which answers them 503.
+  app.addHook("preClose", async () => {
+    closing = true;
   });
 
   app.setNotFoundHandler((req, reply) => {
@@ -126,22 +153,39 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(swagger, { mode: "static", specification: { document: opts.spec as never } });
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
-  const handlers: Record<string, Handler> = { ...opts.handlers, getSpec: async () => app.swagger() };
+  const handlers: Record<string, Handler> = { ...opts.handlers, ...opts.dataHandlers, getSpec: async () => app.swagger() };
   const routes = specRoutes(opts.spec);
+  const fastRoutes: FastRoute[] = [];
   for (const route of routes) {
     const handler = handlers[route.operationId];
     if (!handler) throw new Error(`openapi.yaml operation ${route.operationId} has no handler`);
+    const guard = route.guard === "none" ? null : opts.guards[route.guard];
     app.route({
       method: route.method.toUpperCase() as "GET",
       url: route.url,
       schema: { ...route.schema, hide: true },
       config: { specPath: route.path },
-      ...(route.guard !== "none" ? { onRequest: async (req: FastifyRequest) => opts.guards[route.guard as "apiToken"](req) } : {}),
+      ...guardHook(guard),
       handler: opts.tracing ? inSpan(handler) : handler,
     });
+    const data = opts.dataHandlers[route.operationId];
+    // A route with path parameters other than a rest-of-path key is fastify's to parse.
+    if (data && !route.url.includes(":")) {
+      fastRoutes.push({ method: route.method.toUpperCase(), url: route.url, path: route.path, guard, handler: opts.tracing ? inSpan(data) : data });
+    }
   }
   const known = new Set(routes.map((r) => r.operationId));
-  for (const id of Object.keys(opts.handlers)) if (!known.has(id)) throw new Error(`handler ${id} is not an operation in openapi.yaml`);
+  for (const id of [...Object.keys(opts.handlers), ...Object.keys(opts.dataHandlers)]) if (!known.has(id)) throw new Error(`handler ${id} is not an operation in openapi.yaml`);
+  if (opts.fastPath) {
+    dispatch = fastPath({
+      routes: fastRoutes,
+      counters: opts.counters,
+      maxBodyBytes: opts.maxBodyBytes,
+      maxParamLength: opts.maxParamLength,
+      onError: (err, req, reply) => respondWithError(err, req, reply, app.log),
+      ...(opts.tracing ? { startSpan: startServerSpan, endSpan: endServerSpan } : {}),
+    });
+  }
 
   // Wrong method on a known path: 405 with Allow, rather than a misleading 404.
   const byUrl = Map.groupBy(routes, (r) => r.url);
@@ -163,29 +207,53 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   return app;
 }
 
+/**
+ * The guard runs before the body is read, as a callback hook: an async hook costs a promise
+ * and a turn of the microtask queue on every request. An open scheme gets no hook at all.
+ */
+function guardHook(guard: Guard | null): { onRequest?: onRequestHookHandler } {
+  if (!guard) return {};
+  return {
+    onRequest: (req, _reply, done) => {
+      try {
+        guard(req);
+      } catch (err) {
+        return done(err as Error);
+      }
+      done();
+    },
+  };
+}
+
 /** One server span per client request and per traced internal call, parented on the caller's W3C trace context. */
+function startServerSpan(req: RouteRequest, route: string): Span | undefined {
+  const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+  // Node-to-node calls outside any trace are background chatter (gossip, Merkle
+  // comparisons); their callers do not trace them either.
+  if (route.startsWith("/internal/") && !trace.getSpanContext(parent)) return undefined;
+  return tracer.startSpan(
+    `${req.method} ${route}`,
+    { kind: SpanKind.SERVER, attributes: { "http.request.method": req.method, "http.route": route, "url.path": req.url.split("?")[0] } },
+    parent,
+  );
+}
+
+function endServerSpan(span: Span, status: number): void {
+  span.setAttribute("http.response.status_code", status);
+  if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
+}
+
 function installTracing(app: FastifyInstance): void {
   app.addHook("onRequest", async (req) => {
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-    const route = req.routeOptions.config.specPath ?? "unmatched";
-    // Node-to-node calls outside any trace are background chatter (gossip, Merkle
-    // comparisons); their callers do not trace them either.
-    if (route.startsWith("/internal/") && !trace.getSpanContext(parent)) return;
-    req.span = tracer.startSpan(
-      `${req.method} ${route}`,
-      { kind: SpanKind.SERVER, attributes: { "http.request.method": req.method, "http.route": route, "url.path": req.url.split("?")[0] } },
-      parent,
-    );
+    const span = startServerSpan(req, req.routeOptions.config.specPath ?? "unmatched");
+    if (span) req.span = span;
   });
   app.addHook("onResponse", async (req, reply) => {
-    const span = req.span;
-    if (!span) return;
-    span.setAttribute("http.response.status_code", reply.statusCode);
-    if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-    span.end();
+    if (req.span) endServerSpan(req.span, reply.statusCode);
   });
 }
 
-function inSpan(handler: Handler): Handler {
+function inSpan<Q extends RouteRequest, P>(handler: (req: Q, reply: P) => Promise<unknown>): (req: Q, reply: P) => Promise<unknown> {
   return (req, reply) => (req.span ? context.with(trace.setSpan(context.active(), req.span), () => handler(req, reply)) : handler(req, reply));
 }

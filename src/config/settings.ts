@@ -56,6 +56,8 @@ export interface Settings {
   keepAliveTimeoutMs: number;
   /** A socket with no activity at all is closed after this. */
   connectionTimeoutMs: number;
+  /** Plain key reads and writes and node-to-node calls skip fastify's request machinery (src/api/fast-path.ts). */
+  httpFastPath: boolean;
   /** Conflict resolution per key prefix, "prefix=lww,prefix=siblings"; default keeps siblings. */
   resolvers: string;
   logLevel: string;
@@ -132,6 +134,7 @@ export const DEFAULTS: Settings = {
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
   connectionTimeoutMs: 30_000,
+  httpFastPath: true,
   resolvers: "",
   logLevel: "info",
   replicas: 3,

@@ -11,6 +11,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 export interface MetricSources {
   coordinator: () => { readRepairs: number; fallbackWrites: number; localHints: number; localHintFailures: number; quorumFailures: number; handoffWritesMissed: number };
   forwarded: () => number;
+  fastPath: () => number;
   hints: () => { queued: number; delivered: number; failedDeliveries: number };
   antiEntropy: () => { exchanges: number; keysRepaired: number; bytesSent: number; tombstonesCollected: number };
   handoff: () => { transfersCompleted: number; keysSent: number; bytesSent: number; running: number };
@@ -76,6 +77,7 @@ export class Metrics {
     counter("ringlog_local_hint_failures_total", "Hints this coordinator could not store (a full disk, say); anti-entropy brings those writes to their owner", () => sources.coordinator().localHintFailures);
     counter("ringlog_read_repairs_total", "Replicas brought up to date by read repair", () => sources.coordinator().readRepairs);
     counter("ringlog_forwarded_requests_total", "Client requests relayed to a primary of their key", sources.forwarded);
+    counter("ringlog_http_fast_path_requests_total", "Requests answered by the data path in front of fastify", sources.fastPath);
     counter("ringlog_hints_delivered_total", "Hints delivered to their owner (or its successors)", () => sources.hints().delivered);
     counter("ringlog_hint_delivery_failures_total", "Hint deliveries that failed and will be retried", () => sources.hints().failedDeliveries);
     gauge("ringlog_hint_queue_depth", "Hints this node holds for other nodes", () => sources.hints().queued);
