@@ -9,10 +9,9 @@
  * whose answer has started is cut off.
  *
  * One sweep every SWEEPS_PER_TIMEOUT-th of the timeout checks every connection, instead of a
- * timer re-armed and a finish listener added for each request: those cost about a tenth of
- * the HTTP layer's time per request, on the path every client write takes. The price is
- * precision: a slow client is cut off between one and 1 + 1/SWEEPS_PER_TIMEOUT timeouts
- * after its window opened.
+ * timer re-armed and a finish listener added for each request, on the path every client
+ * write takes. The price is precision: a slow client is cut off between one and
+ * 1 + 1/SWEEPS_PER_TIMEOUT timeouts after its window opened.
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";

@@ -37,6 +37,8 @@ export interface RouteReply {
 }
 
 export type DataHandler = (req: RouteRequest, reply: RouteReply) => Promise<unknown>;
+/** Throws a RinglogError when the caller may not use the route. */
+export type Guard = (req: RouteRequest) => void;
 
 export interface FastRoute {
   method: string;
@@ -44,7 +46,7 @@ export interface FastRoute {
   url: string;
   /** The path as the spec writes it: the route's name in traces. */
   path: string;
-  guard: ((req: RouteRequest) => void) | null;
+  guard: Guard | null;
   handler: DataHandler;
 }
 

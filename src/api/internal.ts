@@ -12,8 +12,7 @@ import { isRing } from "../ring/ring.ts";
 import { PlanError, stageJoin } from "../ring/plan.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { RinglogError } from "../errors.ts";
-import type { Guard } from "./server.ts";
-import type { DataHandler, RouteReply, RouteRequest } from "./fast-path.ts";
+import type { DataHandler, Guard, RouteReply, RouteRequest } from "./fast-path.ts";
 import type { AaeRequest, AntiEntropy } from "../antientropy/antientropy.ts";
 
 export interface InternalDeps {
