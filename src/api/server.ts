@@ -2,7 +2,7 @@
  * The HTTP surface: fastify serving exactly the operations of openapi.yaml, validating each
  * request with the spec's schemas, answering every failure with the one error shape, and
  * tracing each request. Plain key and node-to-node requests take the fast path in front of
- * it (fast-path.ts), which gives the same answers at about half the per-request cost.
+ * it (fast-path.ts), which gives the same answers without fastify's per-request machinery.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import Fastify, { LogController, type FastifyBaseLogger, type onRequestHookHandler, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
