@@ -107,8 +107,10 @@ async function send(node: NodeProcess, r: Req, i: number): Promise<{ status: num
     delete out["content-length"];
   }
   // Stored states name the node's own actor.
-  if (r.path === "/internal/read" && res.status === 200) parsed = "(state)";
-  if (r.path === "/internal/read" && res.status === 200) delete out["content-length"];
+  if (r.path === "/internal/read" && res.status === 200) {
+    parsed = "(state)";
+    delete out["content-length"];
+  }
   return { status: res.status, headers: out, body: parsed };
 }
 

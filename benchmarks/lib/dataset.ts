@@ -35,7 +35,7 @@ export async function buildDataset(o: DatasetOptions): Promise<{ ms: number }> {
   const stores = o.dirs.map((dir, i) => {
     const db = openDatabase(dir, settings);
     loadIdentity(db, o.nodeIds[i]!, o.partitions, Math.random);
-    return new LogStore(db, { groupCommitMaxBatch: BATCH, snapshotEvery: settings.snapshotEvery, snapshotTailRatio: settings.snapshotTailRatio, projectionFlushKeys: settings.projectionFlushKeys, projectionFlushMs: settings.projectionFlushMs, now: Date.now });
+    return new LogStore(db, { groupCommitMaxBatch: BATCH, snapshotEvery: settings.snapshotEvery, snapshotTailRatio: settings.snapshotTailRatio, projectionFlushKeys: settings.projectionFlushKeys, projectionFlushMs: settings.projectionFlushMs, busyWaitMs: settings.storageBusyWaitMs, now: Date.now });
   });
   const value = randomBytes(o.valueBytes);
   const bar = new SingleBar({ format: "  building {bar} {value}/{total} keys × {nodes} nodes", hideCursor: true }, Presets.legacy);

@@ -49,10 +49,11 @@ export function enforceRequestDeadline(server: Server, timeoutMs: number): void 
     () => {
       sweep++;
       for (const c of connections.values()) {
-        // A finished response opens the next window; seen here, up to one sweep after it ended.
+        // A finished response opened the next window when it ended: after the previous sweep,
+        // which saw it unfinished.
         if (c.res?.writableFinished) {
           c.res = undefined;
-          c.opened = sweep;
+          c.opened = sweep - 1;
         }
         if (sweep - c.opened > SWEEPS_PER_TIMEOUT) expire(c);
       }

@@ -69,11 +69,13 @@ const PLAIN_PATH = /^[A-Za-z0-9\-._~!$&'()*+,=:@/]+$/;
 /** A media type with no parameters, which fastify's content-type check accepts as it is. */
 const PLAIN_MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const BODYLESS = new Set(["GET", "HEAD"]);
+/** The fast path takes no query string, so every request's query is this. */
+const NO_QUERY = Object.freeze({});
 
 class FastRequest implements RouteRequest {
   body: unknown = undefined;
   span?: Span;
-  readonly query = {};
+  readonly query = NO_QUERY;
   constructor(
     readonly raw: IncomingMessage,
     readonly method: string,
@@ -120,16 +122,18 @@ class FastReply implements RouteReply {
     }
     const body = payload === undefined ? undefined : this.serialize(payload);
     const h = this.headers;
-    if (body === undefined) {
-      if (this.status >= 200 && this.status !== 204 && this.status !== 304) h["content-length"] = "0";
-    } else if (this.status === 204 || (this.status >= 100 && this.status < 200)) {
+    // Responses that may carry no content send neither content headers nor the payload.
+    const contentless = this.status === 204 || this.status < 200;
+    if (body !== undefined && contentless) {
       delete h["content-type"];
       delete h["content-length"];
-    } else {
+    } else if (body !== undefined) {
       h["content-length"] = String(Buffer.byteLength(body));
+    } else if (!contentless && this.status !== 304) {
+      h["content-length"] = "0";
     }
     this.res.writeHead(this.status, h);
-    if (body === undefined || this.status === 204) this.res.end();
+    if (body === undefined || contentless) this.res.end();
     else this.res.end(body);
     this.done(this.status);
     return this;

@@ -61,8 +61,8 @@ export interface StoreOptions {
   projectionFlushKeys: number;
   /** Longest a changed state waits in memory before its vnode is written. */
   projectionFlushMs: number;
-  /** Longest queued writes wait for a write lock another connection holds (default 5 s). */
-  busyWaitMs?: number;
+  /** Longest queued writes wait for a write lock another connection holds. */
+  busyWaitMs: number;
   now: () => number;
 }
 
@@ -101,7 +101,6 @@ const LIMIT_SPREAD = 0.5;
 const RETRY_MS = 1_000;
 /** A commit that met another connection's write lock is tried again this much later. */
 const BUSY_RETRY_MS = 20;
-const DEFAULT_BUSY_WAIT_MS = 5_000;
 /** The fixed factor, in [1, 1 + LIMIT_SPREAD), a vnode's limits are stretched by. */
 const stretch = (vnode: number) => 1 + LIMIT_SPREAD * ((vnode * 0.6180339887) % 1);
 
@@ -422,7 +421,7 @@ export class LogStore {
         // Nothing was decided (BEGIN IMMEDIATE is where the lock is taken): the writes that
         // have not waited busyWaitMs yet go back to the front of the queue.
         this.busy = true;
-        const oldest = this.opts.now() - (this.opts.busyWaitMs ?? DEFAULT_BUSY_WAIT_MS);
+        const oldest = this.opts.now() - this.opts.busyWaitMs;
         failed = batch.filter((p) => p.since <= oldest);
         this.queue.unshift(...batch.filter((p) => p.since > oldest));
         this.stats.commitBusyRetries++;

@@ -63,7 +63,7 @@ describe("anti-entropy", () => {
     for (const [i, id] of ["n1", "n2", "n3"].entries()) {
       const db = openDatabase(dirs[i]!, { fsync: "off", walCheckpointPages: DEFAULTS.walCheckpointPages, mmapBytes: DEFAULTS.mmapBytes });
       loadIdentity(db, id, 64, Math.random);
-      const store = new LogStore(db, { groupCommitMaxBatch: 100_000, snapshotEvery: 1_000_000, snapshotTailRatio: 1_000, projectionFlushKeys: DEFAULTS.projectionFlushKeys, projectionFlushMs: DEFAULTS.projectionFlushMs, now: Date.now });
+      const store = new LogStore(db, { groupCommitMaxBatch: 100_000, snapshotEvery: 1_000_000, snapshotTailRatio: 1_000, projectionFlushKeys: DEFAULTS.projectionFlushKeys, projectionFlushMs: DEFAULTS.projectionFlushMs, busyWaitMs: DEFAULTS.storageBusyWaitMs, now: Date.now });
       const byVnode = new Map<number, LogEntry[]>();
       for (let k = 0; k < (id === "n3" ? keys - 100 : keys); k++) {
         const key = `bulk/${k}`;

@@ -26,7 +26,7 @@ const fresh = () => {
 
 test("with n2 down and no fallback, a hint n1 cannot store is counted, the write still succeeds, and the process lives on", async () => {
   const db = openDatabase(fresh(), TUNING);
-  const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: 10_000, snapshotTailRatio: 3, projectionFlushKeys: DEFAULTS.projectionFlushKeys, projectionFlushMs: DEFAULTS.projectionFlushMs, now: Date.now });
+  const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: 10_000, snapshotTailRatio: 3, projectionFlushKeys: DEFAULTS.projectionFlushKeys, projectionFlushMs: DEFAULTS.projectionFlushMs, busyWaitMs: DEFAULTS.storageBusyWaitMs, now: Date.now });
   // The hints live in a database of their own here, held at its size as a full disk would.
   const hintDb = openDatabase(fresh(), TUNING);
   hintDb.exec(`PRAGMA max_page_count = ${(hintDb.query("PRAGMA page_count").get() as { page_count: number }).page_count}`);

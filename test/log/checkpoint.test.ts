@@ -24,7 +24,7 @@ function freshStore() {
   const dir = tempDir("ringlog-checkpoint-");
   dirs.push(dir);
   const db = openDatabase(dir, { fsync: "normal", walCheckpointPages: 64, mmapBytes: 0 });
-  const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: 10_000, snapshotTailRatio: 1_000, projectionFlushKeys: DEFAULTS.projectionFlushKeys, projectionFlushMs: DEFAULTS.projectionFlushMs, now: Date.now });
+  const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: 10_000, snapshotTailRatio: 1_000, projectionFlushKeys: DEFAULTS.projectionFlushKeys, projectionFlushMs: DEFAULTS.projectionFlushMs, busyWaitMs: DEFAULTS.storageBusyWaitMs, now: Date.now });
   return { dir, store };
 }
 

@@ -17,7 +17,7 @@ test("200,000 overwrites of 1,000 keys: after compaction the database file is at
   try {
     const db = openDatabase(dir, DEFAULTS);
     const identity = loadIdentity(db, "n1", 64, Math.random);
-    const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: DEFAULTS.snapshotEvery, snapshotTailRatio: DEFAULTS.snapshotTailRatio, projectionFlushKeys: DEFAULTS.projectionFlushKeys, projectionFlushMs: DEFAULTS.projectionFlushMs, now: Date.now });
+    const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: DEFAULTS.snapshotEvery, snapshotTailRatio: DEFAULTS.snapshotTailRatio, projectionFlushKeys: DEFAULTS.projectionFlushKeys, projectionFlushMs: DEFAULTS.projectionFlushMs, busyWaitMs: DEFAULTS.storageBusyWaitMs, now: Date.now });
     const coordinator = new Coordinator({
       store,
       hints: new HintStore(db, Date.now),

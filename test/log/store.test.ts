@@ -33,7 +33,7 @@ const WRITE_BEHIND = { projectionFlushKeys: DEFAULTS.projectionFlushKeys, projec
 function openNode(dir: string, snapshotEvery = 10_000, groupCommitMaxBatch = 512, projection = WRITE_BEHIND) {
   const db = openDatabase(dir, TUNING);
   const identity = loadIdentity(db, "n1", 64, Math.random);
-  const store = new LogStore(db, { groupCommitMaxBatch, snapshotEvery, snapshotTailRatio: 1_000, ...projection, now: Date.now });
+  const store = new LogStore(db, { groupCommitMaxBatch, snapshotEvery, snapshotTailRatio: 1_000, ...projection, busyWaitMs: DEFAULTS.storageBusyWaitMs, now: Date.now });
   const coordinator = new Coordinator({
     store,
     hints: new HintStore(db, Date.now),
@@ -488,7 +488,7 @@ describe("the projection written behind the log", () => {
 
       const db = openDatabase(dir, TUNING);
       fill(db);
-      const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: 10_000, snapshotTailRatio: 1_000, ...NEVER, now: Date.now });
+      const store = new LogStore(db, { groupCommitMaxBatch: 512, snapshotEvery: 10_000, snapshotTailRatio: 1_000, ...NEVER, busyWaitMs: DEFAULTS.storageBusyWaitMs, now: Date.now });
       expect(store.stats.catchUpVnodes).toBe(1);
       expect(store.stats.projectionWriteFailures).toBe(1);
       expect(storedRows(db)).toEqual([]);
