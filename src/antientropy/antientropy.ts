@@ -104,16 +104,28 @@ export class AntiEntropy {
     this.tombstoneKeys = Array.from({ length: o.partitions }, () => new Set<string>());
     this.tombstonePass = new Array<string | undefined>(o.partitions).fill("");
     this.lastWrite = new Float64Array(o.partitions).fill(-Infinity);
-    this.lastExchange = new Float64Array(o.partitions).fill(o.monotonic());
+    // Under steady writes every vnode waits out maxDeferMs; staggered start times keep their
+    // forced exchanges spread out instead of all coming due in the same round.
+    const now = o.monotonic();
+    this.lastExchange = Float64Array.from({ length: o.partitions }, (_, v) => now - (o.maxDeferMs * v) / o.partitions);
   }
 
-  /** Builds every tree from the projection: one pass over the stored states. */
+  /**
+   * Builds every tree from the projection: one pass over the stored states. A vnode that
+   * holds no state has no tombstone from before start-up: its first pass is done already.
+   * (On a fresh node under load, the pass would otherwise chase every new key of every vnode.)
+   */
   rebuild(): void {
     const started = this.o.monotonic();
     for (let v = 0; v < this.o.partitions; v++) {
       const t = new MerkleTree();
-      for (const row of this.o.store.scan(v)) t.update(row.key, null, stateDigest(row.state));
+      let states = 0;
+      for (const row of this.o.store.scan(v)) {
+        t.update(row.key, null, stateDigest(row.state));
+        states++;
+      }
       this.trees[v] = t;
+      if (states === 0) this.passDone(v);
     }
     this.stats.lastRebuildMs = Math.round(this.o.monotonic() - started);
   }
@@ -217,6 +229,10 @@ export class AntiEntropy {
       this.tombstonePass[vnode] = rows.at(-1)!.key;
       return;
     }
+    this.passDone(vnode);
+  }
+
+  private passDone(vnode: number): void {
     this.tombstonePass[vnode] = undefined;
     this.stats.tombstoneScans++;
   }
