@@ -69,8 +69,11 @@ describe("status page", () => {
     const members = await page.$$eval("#members tr[data-member]", (rows) => rows.map((r) => [r.getAttribute("data-member"), r.getAttribute("data-status")]));
     expect(members).toEqual([["n1", "up"], ["n2", "up"], ["n3", "up"]]);
 
-    const cells = await page.$$eval("#ring .vnode", (els) =>
-      els.map((el) => ({ vnode: Number(el.getAttribute("data-vnode")), owner: el.getAttribute("data-owner"), colour: el.ownerDocument.defaultView!.getComputedStyle(el).backgroundColor })),
+    // Queried and styled in one evaluation under a node the refresh keeps: $$eval queries first
+    // and runs the function in a second step, and a refresh in between detaches the rows (a
+    // detached element's computed style is empty).
+    const cells = await page.$eval("body", (body) =>
+      [...body.querySelectorAll("#ring .vnode")].map((el) => ({ vnode: Number(el.getAttribute("data-vnode")), owner: el.getAttribute("data-owner"), colour: body.ownerDocument.defaultView!.getComputedStyle(el).backgroundColor })),
     );
     expect(cells.length).toBe(view.ring.partitions);
     expect(cells.map((x) => x.vnode)).toEqual(view.ring.owners.map((_, v) => v));
@@ -82,8 +85,8 @@ describe("status page", () => {
     const ownerColours = [...colourOf.values()].map((s) => [...s][0]!);
     expect(new Set(ownerColours).size).toBe(3);
     for (const cell of cells) expect(cell.colour).not.toMatch(/rgba\(0, 0, 0, 0\)|transparent/);
-    const swatches = await page.$$eval("#members tr[data-member]", (rows) =>
-      rows.map((r) => [r.getAttribute("data-member"), r.ownerDocument.defaultView!.getComputedStyle(r.querySelector(".swatch")!).backgroundColor]),
+    const swatches = await page.$eval("body", (body) =>
+      [...body.querySelectorAll("#members tr[data-member]")].map((r) => [r.getAttribute("data-member"), body.ownerDocument.defaultView!.getComputedStyle(r.querySelector(".swatch")!).backgroundColor]),
     );
     for (const [id, colour] of swatches) expect(colour).toBe([...colourOf.get(id!)!][0]!);
 
