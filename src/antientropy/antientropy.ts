@@ -42,7 +42,7 @@ export interface AaeStats {
   bytesReceived: number;
   lastRebuildMs: number;
   tombstonesCollected: number;
-  /** Completed passes over all of a vnode's states to find its tombstones (once per vnode after start-up). */
+  /** Completed passes over all of a vnode's states to find its tombstones (once per vnode after start-up; at once for a vnode empty then). */
   tombstoneScans: number;
 }
 

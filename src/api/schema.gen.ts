@@ -563,7 +563,7 @@ export interface components {
             lastRebuildMs: number;
             /** @description Tombstones removed once every replica was known to hold them. */
             tombstonesCollected: number;
-            /** @description Completed passes over all of a vnode's stored states to find its tombstones. Each vnode needs one after start-up, taken a bounded number of states per anti-entropy visit; from then on every committed change keeps the vnode's tombstoned keys, and collection reads only those. */
+            /** @description Completed passes over all of a vnode's stored states to find its tombstones. Each vnode needs one after start-up, taken a bounded number of states per anti-entropy visit (a vnode that held no state at start-up counts as passed at once); from then on every committed change keeps the vnode's tombstoned keys, and collection reads only those. */
             tombstoneScans: number;
             vnodes: {
                 vnode: number;
