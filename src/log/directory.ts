@@ -41,6 +41,16 @@ export class LogDirectory {
     log.first += n;
   }
 
+  /** The lowest row id any vnode's log still holds, and that vnode; undefined when every log is empty. */
+  oldest(): { vnode: number; row: number } | undefined {
+    let found: { vnode: number; row: number } | undefined;
+    for (const [vnode, log] of this.logs) {
+      const row = log.ids[0];
+      if (row !== undefined && (found === undefined || row < found.row)) found = { vnode, row };
+    }
+    return found;
+  }
+
   /** The vnode's first entry still in the log, or undefined when its log is empty. */
   first(vnode: number): number | undefined {
     const log = this.logs.get(vnode);

@@ -86,9 +86,10 @@ export interface StoreStats {
 
 const MIN_TAIL = 16;
 const VACUUM_PAGES_PER_STEP = 256;
-/** Keys copied into a snapshot per step, and log entries compacted per step: about 2 ms each (median). */
+/** Keys copied into a snapshot per step: about 2 ms (median). */
 const SNAPSHOT_KEYS_PER_STEP = 256;
-const COMPACT_ENTRIES_PER_STEP = 256;
+/** Log rows one step deletes from the front of the table: neighbours, so a few pages. */
+const SWEEP_ROWS_PER_STEP = 1024;
 /** Log rows whose keys one step lists (a vnode's rows are spread over the table: a page each). */
 const SNAPSHOT_ROWS_PER_STEP = 1024;
 /**
@@ -138,13 +139,6 @@ const utf8 = new TextEncoder();
 /** SQLite's order of TEXT keys (their UTF-8 bytes), which JS string order differs from above U+FFFF. */
 const byteOrder = (a: string, b: string) => Buffer.compare(utf8.encode(a), utf8.encode(b));
 
-/** Log entries of a vnode with from < seq <= upto, covered by its snapshot, to delete. */
-interface Compaction {
-  vnode: number;
-  from: number;
-  upto: number;
-}
-
 export class LogStore {
   private readonly queue: Pending[] = [];
   private flushScheduled = false;
@@ -156,8 +150,15 @@ export class LogStore {
   /** Keys per vnode, so compaction can keep the log tail proportional to the live data. */
   private readonly keyCounts = new Map<number, number>();
   private building: Building | undefined;
-  private readonly compactions: Compaction[] = [];
   private readonly directory = new LogDirectory();
+  /**
+   * Log rows compaction has dropped from the directory but not yet deleted from the table.
+   * They are deleted from the front of the table only, in row id order, up to the oldest row
+   * any vnode still needs (see sweepStep).
+   */
+  private deadRows = 0;
+  /** The sweep bound at which the last sweep found nothing more below it (0: no sweep yet; row ids start at 1). */
+  private sweptTo = 0;
   private closed = false;
   /** Commits and snapshots wait while the checkpointer rewinds the WAL. */
   private held = false;
@@ -186,7 +187,7 @@ export class LogStore {
   private readonly deleteSnapshotState;
   private readonly copyStates;
   private readonly missingStates;
-  private readonly deleteRows;
+  private readonly sweepRows;
   private readonly rowKeys;
   private readonly rowEntries;
   private readonly insertLag;
@@ -220,8 +221,8 @@ export class LogStore {
       this.snapshotSeq.set(r.vnode, r.seq);
       this.heads.set(r.vnode, r.seq);
     }
+    this.sweepRows = db.query("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id < ? ORDER BY id LIMIT ?)");
     // Row ids go in as one JSON array; the directory knows which rows are a vnode's.
-    this.deleteRows = db.query("DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))");
     this.rowKeys = db.query<{ key: string }, [string]>("SELECT DISTINCT key FROM events WHERE id IN (SELECT value FROM json_each(?))");
     this.rowEntries = db.query<{ seq: number; body: Uint8Array }, [string]>("SELECT seq, body FROM events WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id");
     this.insertLag = db.query("INSERT INTO projection_lag (vnode, seq) VALUES (?, ?) ON CONFLICT (vnode) DO NOTHING");
@@ -230,12 +231,8 @@ export class LogStore {
       this.directory.append(r.vnode, r.seq, r.id);
       this.heads.set(r.vnode, Math.max(r.seq, this.heads.get(r.vnode) ?? 0));
     }
-    for (const vnode of this.directory.vnodes()) {
-      // A compaction the last process did not finish.
-      const first = this.directory.first(vnode)!;
-      const covered = this.snapshotSeq.get(vnode) ?? 0;
-      if (first <= covered) this.compactions.push({ vnode, from: first - 1, upto: covered });
-    }
+    // Rows a snapshot covers that the last process had not deleted yet.
+    for (const vnode of this.directory.vnodes()) this.compact(vnode, this.snapshotSeq.get(vnode) ?? 0);
     for (const r of db.query<{ vnode: number; n: number }, []>("SELECT vnode, COUNT(*) AS n FROM projection GROUP BY vnode").all()) {
       this.keyCounts.set(r.vnode, r.n);
     }
@@ -566,8 +563,21 @@ export class LogStore {
     this.scheduleSnapshotNext();
   }
 
+  /**
+   * A vnode written to rarely may keep its oldest row for long, and every row behind it in the
+   * table waits with it. Once the rows waiting outnumber both snapshotEvery and the live ones,
+   * that vnode is snapshotted before its turn, so the log's table stays at most about twice
+   * its live rows (as Cassandra flushes the memtable that holds back its oldest commit log).
+   */
+  private unpinSweep(): void {
+    if (this.deadRows <= this.opts.snapshotEvery || this.building !== undefined || this.snapshotDue.size > 0) return;
+    if (this.deadRows <= this.directory.total()) return;
+    const pin = this.directory.oldest();
+    if (pin !== undefined && !this.holds.has(pin.vnode)) this.snapshotDue.add(pin.vnode);
+  }
+
   private hasSnapshotWork(): boolean {
-    return this.compactions.length > 0 || this.building !== undefined || this.snapshotDue.size > 0;
+    return this.sweepDue() || this.building !== undefined || this.snapshotDue.size > 0;
   }
 
   /**
@@ -576,6 +586,7 @@ export class LogStore {
    * again later: thrown here, it would have ended the process.
    */
   private scheduleSnapshotNext(): void {
+    this.unpinSweep();
     if (this.snapshotScheduled || this.held || this.closed || !this.hasSnapshotWork()) return;
     this.snapshotScheduled = true;
     setImmediate(() => {
@@ -599,13 +610,12 @@ export class LogStore {
   }
 
   /**
-   * One bounded piece of background snapshot work: a chunk of log compaction, a chunk of keys
-   * copied into the snapshot being built, finishing it, or starting the next one due.
+   * One bounded piece of background snapshot work: a chunk of compacted log rows deleted, a
+   * chunk of keys copied into the snapshot being built, finishing it, or starting the next one due.
    */
   private snapshotStep(): void {
-    const compaction = this.compactions[0];
-    if (compaction) {
-      if (this.compactStep(compaction)) this.compactions.shift();
+    if (this.sweepDue()) {
+      this.sweepStep();
       return;
     }
     const b = this.building;
@@ -620,7 +630,7 @@ export class LogStore {
       this.copyForSnapshot(b, SNAPSHOT_KEYS_PER_STEP);
     } else {
       // Failing, it leaves the snapshot fully copied, and the next step finishes it.
-      this.compactions.push(this.finishSnapshot(b));
+      this.finishSnapshot(b);
       this.building = undefined;
     }
   }
@@ -635,8 +645,8 @@ export class LogStore {
     const b = this.beginSnapshot(vnode);
     this.listForSnapshot(b, Infinity);
     this.copyForSnapshot(b, Infinity);
-    const compaction = this.finishSnapshot(b);
-    while (!this.compactStep(compaction));
+    this.finishSnapshot(b);
+    while (this.sweepDue()) this.sweepStep();
     return b.seq;
   }
 
@@ -711,31 +721,50 @@ export class LogStore {
     }
   }
 
-  /** Records the snapshot's position; what it returns is the log compaction it allows. */
-  private finishSnapshot(b: Building): Compaction {
+  /** Records the snapshot's position and compacts the log it covers. */
+  private finishSnapshot(b: Building): void {
     this.db.transaction(() => {
       for (const key of b.absent) this.deleteSnapshotState.run(b.vnode, key);
       this.db
         .query("INSERT INTO snapshots (vnode, seq, created_at) VALUES (?, ?, ?) ON CONFLICT (vnode) DO UPDATE SET seq = excluded.seq, created_at = excluded.created_at")
         .run(b.vnode, b.seq, this.opts.now());
     }).immediate();
-    const from = this.snapshotSeq.get(b.vnode) ?? 0;
     this.snapshotSeq.set(b.vnode, b.seq);
     this.stats.snapshots++;
-    return { vnode: b.vnode, from, upto: b.seq };
+    this.compact(b.vnode, b.seq);
   }
 
-  /** Deletes the next chunk of log entries the snapshot covers; true when none are left. */
-  private compactStep(c: Compaction): boolean {
-    const upto = Math.min(c.upto, c.from + COMPACT_ENTRIES_PER_STEP);
-    const rows = JSON.stringify(this.directory.rows(c.vnode, c.from, upto));
-    this.db.transaction(() => {
-      this.deleteRows.run(rows);
-    }).immediate();
-    this.directory.dropThrough(c.vnode, upto);
-    c.from = upto;
+  /**
+   * Compacts the vnode's log through `seq`: its entries leave the directory, so nothing reads
+   * them again, and their rows wait in the table for the sweep.
+   */
+  private compact(vnode: number, seq: number): void {
+    const before = this.directory.length(vnode);
+    this.directory.dropThrough(vnode, seq);
+    this.deadRows += before - this.directory.length(vnode);
+  }
+
+  /**
+   * Compacted rows are deleted from the front of the table, below the oldest row any vnode
+   * still needs, where they sit together. A vnode's rows are spread through the table (it is
+   * append-only, one table for all vnodes), so deleting one vnode's compacted rows dirtied a
+   * page for almost every row; a sweep dirties one page per page of rows.
+   */
+  private sweepDue(): boolean {
+    return this.deadRows > 0 && this.sweepBound() !== this.sweptTo;
+  }
+
+  /** Every row below it is compacted: the oldest row any vnode still needs (with none, any row). */
+  private sweepBound(): number {
+    return this.directory.oldest()?.row ?? Number.MAX_SAFE_INTEGER;
+  }
+
+  private sweepStep(): void {
+    const below = this.sweepBound();
+    const deleted = this.db.transaction(() => this.sweepRows.run(below, SWEEP_ROWS_PER_STEP).changes).immediate();
+    this.deadRows = Math.max(0, this.deadRows - deleted);
+    if (deleted < SWEEP_ROWS_PER_STEP) this.sweptTo = below;
     this.returnFreePages();
-    return upto >= c.upto;
   }
 
   /** Drops the snapshot being built; its vnode is due again with its next commit. */
@@ -778,12 +807,12 @@ export class LogStore {
   }
 
   /**
-   * Snapshot work waiting: vnodes due, the one being built, and compactions queued (what
-   * Cassandra calls pending compactions). A backlog that keeps growing means compaction does
-   * not keep up with writes.
+   * Snapshot work waiting: vnodes due, the one being built, and a sweep of compacted rows
+   * (together what Cassandra calls pending compactions). A backlog that keeps growing means
+   * compaction does not keep up with writes.
    */
   get snapshotBacklog(): number {
-    return this.snapshotDue.size + (this.building ? 1 : 0) + this.compactions.length;
+    return this.snapshotDue.size + (this.building ? 1 : 0) + (this.sweepDue() ? 1 : 0);
   }
 
   /** The vnode whose snapshot is being built between commits, if any. */

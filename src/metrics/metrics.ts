@@ -93,7 +93,7 @@ export class Metrics {
     counter("ringlog_log_commits_total", "Group commits of the event log", () => sources.storage().commits);
     counter("ringlog_snapshots_total", "Vnode snapshots taken (each compacts that vnode's log)", () => sources.storage().snapshots);
     counter("ringlog_snapshot_failures_total", "Steps of snapshot or compaction work that failed and were retried a second later", () => sources.storage().snapshotFailures);
-    gauge("ringlog_snapshot_backlog", "Vnode snapshots due or being built plus log compactions queued", () => sources.storage().snapshotBacklog);
+    gauge("ringlog_snapshot_backlog", "Vnode snapshots due or being built, plus one while compacted log rows wait to be deleted", () => sources.storage().snapshotBacklog);
     gauge("ringlog_db_file_bytes", "Size of the database file", () => sources.storage().fileBytes);
     gauge("ringlog_wal_file_bytes", "Size of the write-ahead log file", () => sources.storage().walBytes);
     counter("ringlog_wal_rewinds_total", "RESTART checkpoints that rewound the write-ahead log", () => sources.checkpoints().restarts);
