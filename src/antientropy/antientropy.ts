@@ -17,6 +17,7 @@ import { FANOUT, MerkleTree, differing, leafOf, stateDigest } from "./merkle.ts"
 export const AAE_ROUTE = "/internal/aae";
 
 export type AaeRequest =
+  | { op: "roots" }
   | { op: "tree"; vnode: number }
   | { op: "leaves"; vnode: number; branches: number[] }
   | { op: "keys"; vnode: number; leaves: number[] }
@@ -82,6 +83,12 @@ export class AntiEntropy {
   readonly last = new Map<number, VnodeExchange>();
   /** Per vnode, the root each peer was last found to share with this node. */
   private readonly agreed = new Map<number, Map<string, bigint>>();
+  /**
+   * Per peer, every vnode's root as the peer had it when this round began: one call per peer
+   * per round instead of one per vnode. A vnode whose root still matches is not exchanged;
+   * one the peer changed since is found in the next round.
+   */
+  private readonly roundRoots = new Map<string, BigUint64Array>();
   /**
    * Per vnode, the keys whose state is a tombstone, kept current from every committed change,
    * and how far the first pass over the vnode's stored states has come (undefined once it is
@@ -166,6 +173,7 @@ export class AntiEntropy {
   /** Exchanges the next vnode with each of its other replicas (the smaller id initiates a pair). */
   async step(): Promise<void> {
     const vnode = this.cursor;
+    if (vnode === 0) this.roundRoots.clear();
     this.cursor = (this.cursor + 1) % this.o.partitions;
     if (this.cursor === 0) this.stats.rounds++;
     this.findTombstones(vnode);
@@ -177,7 +185,7 @@ export class AntiEntropy {
     this.lastExchange[vnode] = now;
     const self = this.o.membership.self.id;
     for (const peer of this.o.replicasOf(vnode)) {
-      if (peer > self && this.o.membership.isUp(peer)) await this.exchange(vnode, peer);
+      if (peer > self && this.o.membership.isUp(peer) && !(await this.sameRoot(vnode, peer))) await this.exchange(vnode, peer);
     }
     await this.collectTombstones(vnode);
   }
@@ -254,6 +262,39 @@ export class AntiEntropy {
     return out;
   }
 
+  /** Whether the peer had this vnode's root, as this node has it now, when the round began. */
+  private async sameRoot(vnode: number, peerId: string): Promise<boolean> {
+    let roots = this.roundRoots.get(peerId);
+    if (!roots) {
+      const peer = this.o.membership.peer(peerId);
+      if (!peer) return false;
+      const before = { ...this.o.traffic() };
+      try {
+        roots = fromBytes(await this.o.transport.call<Uint8Array>(peer, AAE_ROUTE, { op: "roots" } satisfies AaeRequest));
+      } catch {
+        // The exchange asks again, and fails or succeeds on its own.
+        return false;
+      } finally {
+        const after = this.o.traffic();
+        this.stats.bytesSent += after.sent - before.sent;
+        this.stats.bytesReceived += after.received - before.received;
+      }
+      if (roots.length !== this.o.partitions) return false;
+      this.roundRoots.set(peerId, roots);
+    }
+    const root = this.trees[vnode]!.root();
+    if (roots[vnode] !== root) return false;
+    this.agree(vnode, peerId, root);
+    this.stats.exchanges++;
+    this.last.set(vnode, { vnode, peer: peerId, atMs: this.o.monotonic(), keysRepaired: 0 });
+    return true;
+  }
+
+  private agree(vnode: number, peerId: string, root: bigint): void {
+    if (!this.agreed.has(vnode)) this.agreed.set(vnode, new Map());
+    this.agreed.get(vnode)!.set(peerId, root);
+  }
+
   async exchange(vnode: number, peerId: string): Promise<number> {
     const peer = this.o.membership.peer(peerId);
     if (!peer) return 0;
@@ -265,8 +306,7 @@ export class AntiEntropy {
       const [root, branches] = await call<[Uint8Array, Uint8Array]>({ op: "tree", vnode });
       const remoteRoot = fromBytes(root)[0]!;
       if (remoteRoot === tree.root()) {
-        if (!this.agreed.has(vnode)) this.agreed.set(vnode, new Map());
-        this.agreed.get(vnode)!.set(peerId, remoteRoot);
+        this.agree(vnode, peerId, remoteRoot);
         return 0;
       }
       const diffBranches = differing(tree.branches(), fromBytes(branches));
@@ -300,6 +340,7 @@ export class AntiEntropy {
 
   /** Answers a peer's exchange request. */
   async handle(req: AaeRequest): Promise<unknown> {
+    if (req.op === "roots") return toBytes(BigUint64Array.from(this.trees, (t) => t.root()));
     const tree = this.trees[req.vnode]!;
     switch (req.op) {
       case "tree":

@@ -118,10 +118,10 @@ export function internalHandlers(deps: InternalDeps): Record<string, DataHandler
 
     async internalAae(req, reply) {
       const body = unpackBody<AaeRequest>(req);
-      if (!body || typeof body !== "object" || !["tree", "leaves", "keys", "push", "pull", "collect"].includes(body.op)) {
+      if (!body || typeof body !== "object" || !["roots", "tree", "leaves", "keys", "push", "pull", "collect"].includes(body.op)) {
         throw new RinglogError("invalid_request", "expected an anti-entropy request {op, vnode, ...}");
       }
-      checkVnode(body.vnode);
+      if (body.op !== "roots") checkVnode(body.vnode);
       try {
         return sendPacked(reply, await deps.antiEntropy.handle(body));
       } catch (err) {

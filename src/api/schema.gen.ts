@@ -357,7 +357,8 @@ export interface paths {
         put?: never;
         /**
          * Anti-entropy exchange step
-         * @description One step of a Merkle exchange for one vnode, msgpack: `tree` (root and branch
+         * @description One step of a Merkle exchange, msgpack: `roots` (every vnode's root, which each round
+         *     of anti-entropy begins with, one call per peer), and for one vnode `tree` (root and branch
          *     hashes), `leaves` (leaf hashes of given branches), `keys` (keys and digests of given
          *     leaves), `push` (states to merge here), `pull` (states of given keys), `collect`
          *     (tombstones every replica holds, removed here if this replica's state is that tombstone).

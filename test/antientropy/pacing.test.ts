@@ -10,18 +10,30 @@ const INTERVAL_MS = 100;
 const QUIET_MS = 250;
 const MAX_DEFER_MS = 30_000;
 
-/** An anti-entropy loop over a store holding `stored` states per vnode, on a clock the test moves. */
-function setUp(stored: (vnode: number) => number) {
+/**
+ * An anti-entropy loop over a store holding `stored` states per vnode, on a clock the test
+ * moves, with one peer that answers `roots` with `peerRoots` (by default roots no vnode has).
+ */
+function setUp(stored: (vnode: number) => number, peerRoots: (aae: AntiEntropy) => BigUint64Array = () => new BigUint64Array(PARTITIONS)) {
   let clock = 1_000_000;
   const store = {
     statesAfter: () => [],
     scan: (vnode: number) => Array.from({ length: stored(vnode) }, (_, i) => ({ key: `k${i}`, state: new Uint8Array([vnode, i]) })),
   } as unknown as LogStore;
-  const membership = { self: { id: "n1" }, isUp: () => true } as unknown as Membership;
-  const aae = new AntiEntropy({
+  // Hints may be held, so no tombstone is collected: these tests are about pacing.
+  const membership = { self: { id: "n1" }, isUp: () => true, peer: (id: string) => ({ id, url: "" }), mayHoldHints: () => true } as unknown as Membership;
+  const calls: unknown[] = [];
+  const transport = {
+    call: async (_peer: unknown, _route: string, body: unknown) => {
+      calls.push(body);
+      const roots = peerRoots(aae);
+      return new Uint8Array(roots.buffer, roots.byteOffset, roots.byteLength);
+    },
+  } as unknown as Transport;
+  const aae: AntiEntropy = new AntiEntropy({
     store,
     membership,
-    transport: {} as Transport,
+    transport,
     partitions: PARTITIONS,
     replicasOf: () => ["n2"],
     intervalMs: INTERVAL_MS,
@@ -38,7 +50,7 @@ function setUp(stored: (vnode: number) => number) {
     exchanged.push({ vnode, atMs: clock });
     return 0;
   };
-  return { aae, exchanged, advance: (ms: number) => (clock += ms), now: () => clock };
+  return { aae, exchanged, calls, advance: (ms: number) => (clock += ms), now: () => clock };
 }
 
 test("under writes to every vnode, each vnode is exchanged once per max deferral, and those exchanges are spread out, not bunched into one round", async () => {
@@ -77,4 +89,22 @@ test("a vnode that held no state at start-up needs no first pass for tombstones;
   const { aae } = setUp((vnode) => (vnode < 4 ? 10 : 0));
   aae.rebuild();
   expect(aae.stats.tombstoneScans).toBe(PARTITIONS - 4);
+});
+
+test("replicas in agreement cost one call per peer per round, not one per vnode; a vnode whose roots differ is exchanged", async () => {
+  const differing = 17;
+  const { aae, exchanged, calls, advance } = setUp(
+    (vnode) => (vnode % 3 === 0 ? 5 : 0),
+    (a) => BigUint64Array.from({ length: PARTITIONS }, (_, v) => (v === differing ? a.root(v) + 1n : a.root(v))),
+  );
+  aae.rebuild();
+  for (let round = 0; round < 2; round++) {
+    for (let v = 0; v < PARTITIONS; v++) {
+      await aae.step();
+      advance(INTERVAL_MS);
+    }
+  }
+  expect(calls).toEqual([{ op: "roots" }, { op: "roots" }]);
+  expect(exchanged.map((e) => e.vnode)).toEqual([differing, differing]);
+  expect(aae.stats.exchanges).toBe(2 * (PARTITIONS - 1));
 });
