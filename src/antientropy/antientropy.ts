@@ -99,7 +99,7 @@ export class AntiEntropy {
    */
   private readonly tombstoneKeys: Set<string>[];
   private readonly tombstonePass: (string | undefined)[];
-  private cursor = 0;
+  private cursor: number;
   /** Per vnode, when it last changed and when it was last exchanged (monotonic ms). */
   private readonly lastWrite: Float64Array;
   private readonly lastExchange: Float64Array;
@@ -110,6 +110,9 @@ export class AntiEntropy {
     this.trees = Array.from({ length: o.partitions }, () => new MerkleTree());
     this.tombstoneKeys = Array.from({ length: o.partitions }, () => new Set<string>());
     this.tombstonePass = new Array<string | undefined>(o.partitions).fill("");
+    // Nodes start their rounds at different vnodes: two initiators that both find a third
+    // replica behind then rarely repair the same vnode at the same moment.
+    this.cursor = Number(Bun.hash.wyhash(o.membership.self.id) % BigInt(o.partitions));
     this.lastWrite = new Float64Array(o.partitions).fill(-Infinity);
     // Under steady writes every vnode waits out maxDeferMs; staggered start times keep their
     // forced exchanges spread out instead of all coming due in the same round.

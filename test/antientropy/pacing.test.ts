@@ -98,13 +98,15 @@ test("replicas in agreement cost one call per peer per round, not one per vnode;
     (a) => BigUint64Array.from({ length: PARTITIONS }, (_, v) => (v === differing ? a.root(v) + 1n : a.root(v))),
   );
   aae.rebuild();
-  for (let round = 0; round < 2; round++) {
-    for (let v = 0; v < PARTITIONS; v++) {
-      await aae.step();
-      advance(INTERVAL_MS);
-    }
+  const rounds = 3;
+  for (let step = 0; step < rounds * PARTITIONS; step++) {
+    await aae.step();
+    advance(INTERVAL_MS);
   }
-  expect(calls).toEqual([{ op: "roots" }, { op: "roots" }]);
-  expect(exchanged.map((e) => e.vnode)).toEqual([differing, differing]);
-  expect(aae.stats.exchanges).toBe(2 * (PARTITIONS - 1));
+  // The first round may begin mid-ring (each node starts at a vnode of its own): one call more.
+  expect(calls.length).toBeGreaterThanOrEqual(rounds);
+  expect(calls.length).toBeLessThanOrEqual(rounds + 1);
+  expect(calls.every((c) => JSON.stringify(c) === JSON.stringify({ op: "roots" }))).toBe(true);
+  expect(exchanged.map((e) => e.vnode)).toEqual(Array(rounds).fill(differing));
+  expect(aae.stats.exchanges).toBe(rounds * (PARTITIONS - 1));
 });
