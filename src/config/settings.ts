@@ -89,7 +89,7 @@ export interface Settings {
   /** How often hint queues are checked for delivery, and the most hints sent per second. */
   hintIntervalMs: number;
   hintRatePerSec: number;
-  /** Pause between two anti-entropy vnode exchanges (one vnode at a time); 0 turns AAE off. */
+  /** Pause between two anti-entropy vnode visits (one vnode at a time; a round over all of them begins with one roots call per peer); 0 turns AAE off. */
   aaeIntervalMs: number;
   /** Anti-entropy passes over a vnode written to within this long (its replicas differ by writes in flight). */
   aaeQuietMs: number;
