@@ -42,7 +42,7 @@ const value = (s: Samples, name: string) => s.get(name) ?? 0;
 
 test("the named series move with the workload", async () => {
   const before = await scrape("n1");
-  for (const name of ["ringlog_hint_queue_depth", "ringlog_vnodes_owned", "ringlog_db_file_bytes", "ringlog_members_up", "ringlog_snapshot_backlog", "ringlog_wal_rewinds_total", "ringlog_wal_rewinds_deferred_total", "ringlog_wal_rewinds_given_up_total", "ringlog_snapshot_failures_total", "ringlog_wal_checkpoint_failures_total", "ringlog_local_hint_failures_total"]) expect(before.has(name)).toBe(true);
+  for (const name of ["ringlog_hint_queue_depth", "ringlog_vnodes_owned", "ringlog_db_file_bytes", "ringlog_members_up", "ringlog_snapshot_backlog", "ringlog_log_compacted_rows", "ringlog_wal_rewinds_total", "ringlog_wal_rewinds_deferred_total", "ringlog_wal_rewinds_given_up_total", "ringlog_snapshot_failures_total", "ringlog_wal_checkpoint_failures_total", "ringlog_local_hint_failures_total"]) expect(before.has(name)).toBe(true);
   expect(value(before, "ringlog_vnodes_owned")).toBeGreaterThanOrEqual(21);
   expect(value(before, "ringlog_members_up")).toBe(3);
 

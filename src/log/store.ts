@@ -849,7 +849,7 @@ export class LogStore {
   }
 
   /** Sizes for metrics: files, log entries awaiting compaction, snapshot and projection keys, states not yet written to the projection. */
-  sizes(): { fileBytes: number; walBytes: number; logEntries: number; snapshotKeys: number; keys: number; unwrittenStates: number } {
+  sizes(): { fileBytes: number; walBytes: number; logEntries: number; compactedRows: number; snapshotKeys: number; keys: number; unwrittenStates: number } {
     const count = (table: string) => this.db.query<{ n: number }, []>(`SELECT COUNT(*) AS n FROM ${table}`).get()!.n;
     const pages = this.db.query<{ page_count: number }, []>("PRAGMA page_count").get()!.page_count;
     const pageSize = this.db.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
@@ -858,6 +858,7 @@ export class LogStore {
       fileBytes: pages * pageSize,
       walBytes: wal.size,
       logEntries: this.directory.total(),
+      compactedRows: this.deadRows,
       snapshotKeys: count("snapshot_states"),
       keys: [...this.keyCounts.values()].reduce((a, b) => a + b, 0),
       unwrittenStates: [...this.unwritten.values()].reduce((n, u) => n + u.states.size, 0),

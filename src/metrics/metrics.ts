@@ -15,7 +15,7 @@ export interface MetricSources {
   hints: () => { queued: number; delivered: number; failedDeliveries: number };
   antiEntropy: () => { exchanges: number; keysRepaired: number; bytesSent: number; tombstonesCollected: number };
   handoff: () => { transfersCompleted: number; keysSent: number; bytesSent: number; running: number };
-  storage: () => { fileBytes: number; walBytes: number; logEntries: number; snapshotKeys: number; keys: number; commits: number; snapshots: number; snapshotBacklog: number; unwrittenStates: number; projectionWrites: number; projectionWriteFailures: number; snapshotFailures: number };
+  storage: () => { fileBytes: number; walBytes: number; logEntries: number; compactedRows: number; snapshotKeys: number; keys: number; commits: number; snapshots: number; snapshotBacklog: number; unwrittenStates: number; projectionWrites: number; projectionWriteFailures: number; snapshotFailures: number };
   ring: () => { epoch: number; owned: number; replicated: number; membersUp: number; membersDown: number };
   checkpoints: () => { restarts: number; restartsDeferred: number; restartsGivenUp: number; failures: number };
 }
@@ -101,6 +101,7 @@ export class Metrics {
     counter("ringlog_wal_rewinds_given_up_total", "WAL rewinds that waited RINGLOG_WAL_RESTART_WAIT_MS on a reader and gave up", () => sources.checkpoints().restartsGivenUp);
     counter("ringlog_wal_checkpoint_failures_total", "WAL checkpoints that failed (a full disk, say) and were tried again at the next interval", () => sources.checkpoints().failures);
     gauge("ringlog_log_entries", "Log entries not yet compacted into a snapshot", () => sources.storage().logEntries);
+    gauge("ringlog_log_compacted_rows", "Compacted log rows still in the table, waiting for the sweep (held back by the oldest row a vnode still needs)", () => sources.storage().compactedRows);
     gauge("ringlog_snapshot_keys", "Keys held in vnode snapshots", () => sources.storage().snapshotKeys);
     gauge("ringlog_keys", "Keys in the projection (live, siblings or tombstones)", () => sources.storage().keys);
     gauge("ringlog_projection_unwritten_states", "Key states committed to the log but not yet written to the stored projection", () => sources.storage().unwrittenStates);

@@ -440,11 +440,13 @@ describe("compacted log rows", () => {
 
     // Stopped with compacted rows still in the table: they stay out of the logs after a restart.
     expect(tableRows(node.db)).toBeGreaterThan(liveRows(node.store));
+    expect(node.store.sizes().compactedRows).toBe(tableRows(node.db) - liveRows(node.store));
     const projections = Array.from({ length: 64 }, (_, v) => node.store.projection(v));
     const lengths = Array.from({ length: 64 }, (_, v) => node.store.logLength(v));
     await node.store.close();
     node = openNode(dir, snapshotEvery);
     expect(Array.from({ length: 64 }, (_, v) => node.store.logLength(v))).toEqual(lengths);
+    expect(node.store.sizes().compactedRows).toBe(tableRows(node.db) - liveRows(node.store));
     for (let v = 0; v < 64; v++) {
       const rebuilt = node.store.rebuild(v);
       expect(rebuilt.size).toBe(projections[v]!.size);
@@ -456,6 +458,7 @@ describe("compacted log rows", () => {
     expect(node.store.snapshotSeqOf(rareVnode)).toBe(1);
     const live = liveRows(node.store);
     const dead = tableRows(node.db) - live;
+    expect(node.store.sizes().compactedRows).toBe(dead);
     console.log(`compacted log rows: ${live} live and ${dead} compacted rows left in the table after ${120 * keys.length + 1} writes`);
     // Held back behind the rare vnode's row, they would number most of the 36,001 writes.
     expect(dead).toBeLessThanOrEqual(Math.max(snapshotEvery, live));
