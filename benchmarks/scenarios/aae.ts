@@ -76,7 +76,7 @@ export async function aaeScenario({ procs, options }: ScenarioContext): Promise<
       "divergent keys": `${divergent} (${((divergent / keys) * 100).toFixed(3)}%), missing on n3`,
       "value size": "100 bytes",
       partitions: PARTITIONS,
-      RINGLOG_AAE_INTERVAL_MS: "100 (default): one vnode exchange per node every 100 ms",
+      RINGLOG_AAE_INTERVAL_MS: "100 (default): one vnode visit per node every 100 ms; each round over the vnodes begins with one roots call per peer",
     },
     phases: [],
     figures: {
