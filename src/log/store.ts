@@ -568,12 +568,17 @@ export class LogStore {
    * table waits with it. Once the rows waiting outnumber both snapshotEvery and the live ones,
    * that vnode is snapshotted before its turn, so the log's table stays at most about twice
    * its live rows (as Cassandra flushes the memtable that holds back its oldest commit log).
+   * Only if its log is no longer than the average vnode's: under an even load the oldest row
+   * is that of the vnode with the longest log, due next anyway, and forcing it would start a
+   * wave of snapshots, each vnode in turn.
    */
   private unpinSweep(): void {
     if (this.deadRows <= this.opts.snapshotEvery || this.building !== undefined || this.snapshotDue.size > 0) return;
-    if (this.deadRows <= this.directory.total()) return;
+    const live = this.directory.total();
+    if (this.deadRows <= live) return;
     const pin = this.directory.oldest();
-    if (pin !== undefined && !this.holds.has(pin.vnode)) this.snapshotDue.add(pin.vnode);
+    if (pin === undefined || this.holds.has(pin.vnode)) return;
+    if (this.directory.length(pin.vnode) * this.directory.vnodes().length <= live) this.snapshotDue.add(pin.vnode);
   }
 
   private hasSnapshotWork(): boolean {

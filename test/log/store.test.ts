@@ -460,8 +460,9 @@ describe("compacted log rows", () => {
     const dead = tableRows(node.db) - live;
     expect(node.store.sizes().compactedRows).toBe(dead);
     console.log(`compacted log rows: ${live} live and ${dead} compacted rows left in the table after ${120 * keys.length + 1} writes`);
-    // Held back behind the rare vnode's row, they would number most of the 36,001 writes.
-    expect(dead).toBeLessThanOrEqual(Math.max(snapshotEvery, live));
+    // Held back behind the rare vnode's row, they would number most of the 36,001 writes. Held
+    // back behind the longest log, they number at most what every vnode writes while it fills.
+    expect(dead).toBeLessThanOrEqual(64 * 1.5 * snapshotEvery);
     expect(new TextDecoder().decode((await node.coordinator.get(rare)).siblings[0]!.value!)).toBe("once");
     await node.store.close();
   });
