@@ -278,9 +278,7 @@ export class AntiEntropy {
         // The exchange asks again, and fails or succeeds on its own.
         return false;
       } finally {
-        const after = this.o.traffic();
-        this.stats.bytesSent += after.sent - before.sent;
-        this.stats.bytesReceived += after.received - before.received;
+        this.addTraffic(before);
       }
       if (roots.length !== this.o.partitions) return false;
       this.roundRoots.set(peerId, roots);
@@ -288,9 +286,22 @@ export class AntiEntropy {
     const root = this.trees[vnode]!.root();
     if (roots[vnode] !== root) return false;
     this.agree(vnode, peerId, root);
-    this.stats.exchanges++;
-    this.last.set(vnode, { vnode, peer: peerId, atMs: this.o.monotonic(), keysRepaired: 0 });
+    this.noteExchange(vnode, peerId, 0);
     return true;
+  }
+
+  /** Adds the anti-entropy bytes this node sent and received since `before` to its totals. */
+  private addTraffic(before: { sent: number; received: number }): void {
+    const after = this.o.traffic();
+    this.stats.bytesSent += after.sent - before.sent;
+    this.stats.bytesReceived += after.received - before.received;
+  }
+
+  /** Records one comparison of the vnode with a peer, and the keys it repaired. */
+  private noteExchange(vnode: number, peerId: string, repaired: number): void {
+    this.stats.exchanges++;
+    this.stats.keysRepaired += repaired;
+    this.last.set(vnode, { vnode, peer: peerId, atMs: this.o.monotonic(), keysRepaired: repaired });
   }
 
   private agree(vnode: number, peerId: string, root: bigint): void {
@@ -332,12 +343,8 @@ export class AntiEntropy {
       repaired = new Set([...push.map(([k]) => k), ...pull]).size;
       return repaired;
     } finally {
-      const after = this.o.traffic();
-      this.stats.bytesSent += after.sent - before.sent;
-      this.stats.bytesReceived += after.received - before.received;
-      this.stats.exchanges++;
-      this.stats.keysRepaired += repaired;
-      this.last.set(vnode, { vnode, peer: peerId, atMs: this.o.monotonic(), keysRepaired: repaired });
+      this.addTraffic(before);
+      this.noteExchange(vnode, peerId, repaired);
     }
   }
 

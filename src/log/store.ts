@@ -157,8 +157,13 @@ export class LogStore {
    * any vnode still needs (see sweepStep).
    */
   private deadRows = 0;
-  /** The sweep bound at which the last sweep found nothing more below it (0: no sweep yet; row ids start at 1). */
-  private sweptTo = 0;
+  /**
+   * Set by compaction, which is what moves the oldest row any vnode still needs (the only
+   * thing that puts compacted rows below it); cleared by a sweep that finds no more there.
+   */
+  private sweepPending = false;
+  /** Set by compaction, after which a vnode may be holding back too many rows (see unpinSweep). */
+  private unpinCheckDue = false;
   private closed = false;
   /** Commits and snapshots wait while the checkpointer rewinds the WAL. */
   private held = false;
@@ -573,7 +578,11 @@ export class LogStore {
    * wave of snapshots, each vnode in turn.
    */
   private unpinSweep(): void {
-    if (this.deadRows <= this.opts.snapshotEvery || this.building !== undefined || this.snapshotDue.size > 0) return;
+    // Writes only lengthen the logs, which makes an out-of-turn snapshot less due: the check
+    // runs after compactions, not on every commit.
+    if (!this.unpinCheckDue || this.building !== undefined || this.snapshotDue.size > 0) return;
+    this.unpinCheckDue = false;
+    if (this.deadRows <= this.opts.snapshotEvery) return;
     const live = this.directory.total();
     if (this.deadRows <= live) return;
     const pin = this.directory.oldest();
@@ -582,7 +591,7 @@ export class LogStore {
   }
 
   private hasSnapshotWork(): boolean {
-    return this.sweepDue() || this.building !== undefined || this.snapshotDue.size > 0;
+    return this.sweepPending || this.building !== undefined || this.snapshotDue.size > 0;
   }
 
   /**
@@ -619,7 +628,7 @@ export class LogStore {
    * chunk of keys copied into the snapshot being built, finishing it, or starting the next one due.
    */
   private snapshotStep(): void {
-    if (this.sweepDue()) {
+    if (this.sweepPending) {
       this.sweepStep();
       return;
     }
@@ -651,7 +660,7 @@ export class LogStore {
     this.listForSnapshot(b, Infinity);
     this.copyForSnapshot(b, Infinity);
     this.finishSnapshot(b);
-    while (this.sweepDue()) this.sweepStep();
+    while (this.sweepPending) this.sweepStep();
     return b.seq;
   }
 
@@ -746,7 +755,11 @@ export class LogStore {
   private compact(vnode: number, seq: number): void {
     const before = this.directory.length(vnode);
     this.directory.dropThrough(vnode, seq);
-    this.deadRows += before - this.directory.length(vnode);
+    const n = before - this.directory.length(vnode);
+    if (n === 0) return;
+    this.deadRows += n;
+    this.sweepPending = true;
+    this.unpinCheckDue = true;
   }
 
   /**
@@ -755,20 +768,12 @@ export class LogStore {
    * append-only, one table for all vnodes), so deleting one vnode's compacted rows dirtied a
    * page for almost every row; a sweep dirties one page per page of rows.
    */
-  private sweepDue(): boolean {
-    return this.deadRows > 0 && this.sweepBound() !== this.sweptTo;
-  }
-
-  /** Every row below it is compacted: the oldest row any vnode still needs (with none, any row). */
-  private sweepBound(): number {
-    return this.directory.oldest()?.row ?? Number.MAX_SAFE_INTEGER;
-  }
-
   private sweepStep(): void {
-    const below = this.sweepBound();
+    // The oldest row any vnode still needs (with none, any row): every row below it is compacted.
+    const below = this.directory.oldest()?.row ?? Number.MAX_SAFE_INTEGER;
     const deleted = this.db.transaction(() => this.sweepRows.run(below, SWEEP_ROWS_PER_STEP).changes).immediate();
     this.deadRows = Math.max(0, this.deadRows - deleted);
-    if (deleted < SWEEP_ROWS_PER_STEP) this.sweptTo = below;
+    if (deleted < SWEEP_ROWS_PER_STEP) this.sweepPending = false;
     this.returnFreePages();
   }
 
@@ -817,7 +822,7 @@ export class LogStore {
    * compaction does not keep up with writes.
    */
   get snapshotBacklog(): number {
-    return this.snapshotDue.size + (this.building ? 1 : 0) + (this.sweepDue() ? 1 : 0);
+    return this.snapshotDue.size + (this.building ? 1 : 0) + (this.sweepPending ? 1 : 0);
   }
 
   /** The vnode whose snapshot is being built between commits, if any. */
