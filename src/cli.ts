@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { ensureEngineOptions } from "./config/runtime.ts";
 import { type Settings, loadSettings } from "./config/settings.ts";
 import { startNode } from "./node.ts";
 import { RinglogApiError, RinglogClient } from "./sdk/client.ts";
@@ -18,8 +19,10 @@ const int = (v: string) => {
   return n;
 };
 
-async function runUntilSignal(settings: Partial<Settings>, banner: (url: string) => string): Promise<void> {
-  const node = await startNode(loadSettings(settings));
+async function runUntilSignal(overrides: Partial<Settings>, banner: (url: string) => string): Promise<void> {
+  const settings = loadSettings(overrides);
+  ensureEngineOptions(settings);
+  const node = await startNode(settings);
   process.stdout.write(banner(node.url));
   const stop = async () => {
     await node.close();

@@ -103,6 +103,11 @@ export interface Settings {
   handoffBatch: number;
   /** How often pending transfers are checked and started. */
   handoffIntervalMs: number;
+  /**
+   * Scales the JavaScript engine's thresholds for optimizing a function (JSC's jitPolicyScale,
+   * 1 = the engine's own): lower compiles the hot paths sooner after a start. See runtime.ts.
+   */
+  jitPolicyScale: number;
   /** Enables the fault-injection layer and its /debug/faults route. Tests only. */
   testFaults: boolean;
 }
@@ -159,6 +164,7 @@ export const DEFAULTS: Settings = {
   handoffConcurrency: 2,
   handoffBatch: 500,
   handoffIntervalMs: 500,
+  jitPolicyScale: 0.3,
   testFaults: false,
 };
 
@@ -236,6 +242,7 @@ function validate(s: Settings): void {
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(s.nodeId)) throw new SettingsError(`nodeId must be 1–64 of [A-Za-z0-9_.-], got ${s.nodeId}`);
   if (s.maxValueBytes > s.maxBodyBytes) throw new SettingsError("maxValueBytes cannot exceed maxBodyBytes");
   if (!Number.isInteger(s.projectionFlushKeys) || s.projectionFlushKeys < 0) throw new SettingsError(`projectionFlushKeys must be 0 or a positive integer, got ${s.projectionFlushKeys}`);
+  if (!(s.jitPolicyScale > 0 && s.jitPolicyScale <= 1)) throw new SettingsError(`jitPolicyScale must be above 0 and at most 1, got ${s.jitPolicyScale}`);
   if (!(s.snapshotTailRatio > 0)) throw new SettingsError(`snapshotTailRatio must be positive, got ${s.snapshotTailRatio}`);
   if (s.defaultR > s.replicas || s.defaultW > s.replicas) throw new SettingsError("defaultR and defaultW cannot exceed replicas");
   if (clusterMembers(s).length > 1 && s.clusterSecret === "") {
