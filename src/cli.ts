@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { ensureEngineOptions } from "./config/runtime.ts";
+import { ensureRuntimeOptions } from "./config/runtime.ts";
 import { type Settings, loadSettings } from "./config/settings.ts";
 import { startNode } from "./node.ts";
 import { RinglogApiError, RinglogClient } from "./sdk/client.ts";
@@ -21,7 +21,7 @@ const int = (v: string) => {
 
 async function runUntilSignal(overrides: Partial<Settings>, banner: (url: string) => string): Promise<void> {
   const settings = loadSettings(overrides);
-  ensureEngineOptions(settings);
+  ensureRuntimeOptions(settings);
   const node = await startNode(settings);
   process.stdout.write(banner(node.url));
   const stop = async () => {

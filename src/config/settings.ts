@@ -108,6 +108,11 @@ export interface Settings {
    * 1 = the engine's own): lower compiles the hot paths sooner after a start. See runtime.ts.
    */
   jitPolicyScale: number;
+  /**
+   * How long the memory allocator keeps freed pages before it returns them to the system
+   * (mimalloc's purge delay); -1 keeps them for reuse, as a JVM with -Xms = -Xmx keeps its heap.
+   */
+  mallocPurgeDelayMs: number;
   /** Enables the fault-injection layer and its /debug/faults route. Tests only. */
   testFaults: boolean;
 }
@@ -165,6 +170,7 @@ export const DEFAULTS: Settings = {
   handoffBatch: 500,
   handoffIntervalMs: 500,
   jitPolicyScale: 0.3,
+  mallocPurgeDelayMs: -1,
   testFaults: false,
 };
 
@@ -243,6 +249,7 @@ function validate(s: Settings): void {
   if (s.maxValueBytes > s.maxBodyBytes) throw new SettingsError("maxValueBytes cannot exceed maxBodyBytes");
   if (!Number.isInteger(s.projectionFlushKeys) || s.projectionFlushKeys < 0) throw new SettingsError(`projectionFlushKeys must be 0 or a positive integer, got ${s.projectionFlushKeys}`);
   if (!(s.jitPolicyScale > 0 && s.jitPolicyScale <= 1)) throw new SettingsError(`jitPolicyScale must be above 0 and at most 1, got ${s.jitPolicyScale}`);
+  if (!Number.isInteger(s.mallocPurgeDelayMs) || s.mallocPurgeDelayMs < -1) throw new SettingsError(`mallocPurgeDelayMs must be -1 or a whole number of milliseconds, got ${s.mallocPurgeDelayMs}`);
   if (!(s.snapshotTailRatio > 0)) throw new SettingsError(`snapshotTailRatio must be positive, got ${s.snapshotTailRatio}`);
   if (s.defaultR > s.replicas || s.defaultW > s.replicas) throw new SettingsError("defaultR and defaultW cannot exceed replicas");
   if (clusterMembers(s).length > 1 && s.clusterSecret === "") {
